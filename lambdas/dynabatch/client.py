@@ -1,0 +1,397 @@
+"""BatchClient: the one object callers hold. Every operation of the layer is a method."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.conditions import ConditionBase
+from botocore.config import Config
+
+from .capacity import CapacityBudget, TokenBucket
+from .constants import MAX_REQUEST_BYTES
+from .expressions import Projection
+from .metrics import MetricsSink
+from .query import Page, build_read_request, iter_pages, parallel_scan
+from .reader import GetStream, collect
+from .retry import RetryPolicy
+from .transactions import TransactGet, TransactWriteAction, transact_get, transact_write
+from .types import Delete, GetResult, Item, Key, Put, WriteResult
+from .writer import BatchWriter, write
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = ["BatchClient", "make_client", "DEFAULT_CONCURRENCY"]
+
+logger = logging.getLogger(__name__)
+
+#: Requests in flight at once. DynamoDB scales far past this; the client's CPU and the
+#: connection pool are the limits, and 16 keeps a 128 MB Lambda comfortable.
+DEFAULT_CONCURRENCY = 16
+
+
+def make_client(concurrency: int = DEFAULT_CONCURRENCY, **config: Any) -> DynamoDBClient:
+    """A DynamoDB client whose connection pool fits ``concurrency`` parallel requests.
+
+    The endpoint comes from botocore's own settings (``AWS_ENDPOINT_URL_DYNAMODB``,
+    ``AWS_ENDPOINT_URL``, the profile); ``config`` adds or overrides
+    ``botocore.config.Config`` options.
+    """
+    options: dict[str, Any] = {
+        "max_pool_connections": max(concurrency, 10),
+        "retries": {"mode": "standard", "max_attempts": 3},
+        "tcp_keepalive": True,
+    }
+    options.update(config)
+    return boto3.session.Session().client("dynamodb", config=Config(**options))
+
+
+class BatchClient:
+    """Fast, bounded, lossless multi-item DynamoDB work.
+
+    Parameters
+    ----------
+    client:
+        A boto3 DynamoDB client. Default: :func:`make_client` with a pool of
+        ``concurrency`` connections.
+    concurrency:
+        Requests in flight at most, per BatchClient (shared by concurrent callers).
+    retry:
+        Retry budget for unprocessed items and throttling; see :class:`RetryPolicy`.
+    metrics:
+        A Powertools ``Metrics`` (anything with ``add_metric``); ``None`` emits nothing.
+    capacity:
+        A :class:`CapacityBudget` to pace reads and writes; ``None`` does not pace.
+    key_schemas:
+        Table name to key attribute names, e.g. ``{"devices": ("deviceId",)}``. Writes
+        need them to find duplicate keys; tables not named here are described once
+        (DescribeTable) and cached.
+    max_request_bytes:
+        Size cap of one batch request (DynamoDB's 16 MB).
+
+    Example
+    -------
+    >>> batch = BatchClient(key_schemas={"devices": ("deviceId",)})  # doctest: +SKIP
+    >>> batch.put_items("devices", [{"deviceId": "d-1", "name": "lamp"}])  # doctest: +SKIP
+    >>> batch.get_items({"devices": [{"deviceId": "d-1"}]}).items["devices"]  # doctest: +SKIP
+    [{'deviceId': 'd-1', 'name': 'lamp'}]
+    """
+
+    def __init__(
+        self,
+        client: DynamoDBClient | None = None,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        retry: RetryPolicy | None = None,
+        metrics: MetricsSink | None = None,
+        capacity: CapacityBudget | None = None,
+        key_schemas: Mapping[str, Sequence[str]] | None = None,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.concurrency = concurrency
+        self.client = client if client is not None else make_client(concurrency)
+        pool = getattr(getattr(self.client.meta, "config", None), "max_pool_connections", None)
+        if isinstance(pool, int) and pool < concurrency:
+            logger.warning(
+                "client connection pool (%s) is smaller than concurrency (%s); requests "
+                "will wait for connections: build it with dynabatch.make_client(%s)",
+                pool,
+                concurrency,
+                concurrency,
+            )
+        self.retry = retry or RetryPolicy()
+        self.metrics = metrics
+        self.capacity_read: TokenBucket | None = capacity.read if capacity else None
+        self.capacity_write: TokenBucket | None = capacity.write if capacity else None
+        self.max_request_bytes = max_request_bytes
+        self._key_schemas = {t: tuple(k) for t, k in (key_schemas or {}).items()}
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    # -- plumbing --------------------------------------------------------------------
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The pool that runs batch requests; made on first use, reused after."""
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        max_workers=self.concurrency, thread_name_prefix="dynabatch"
+                    )
+        return self._executor
+
+    def key_names(self, table: str) -> tuple[str, ...]:
+        """The key attribute names of ``table``, from ``key_schemas`` or one DescribeTable."""
+        names = self._key_schemas.get(table)
+        if names is None:
+            description = self.client.describe_table(TableName=table)["Table"]
+            schema = sorted(description["KeySchema"], key=lambda k: k["KeyType"] != "HASH")
+            names = tuple(k["AttributeName"] for k in schema)
+            self._key_schemas[table] = names
+        return names
+
+    def known_key_names(self, table: str) -> tuple[str, ...] | None:
+        """The key attribute names of ``table`` if already known, without asking DynamoDB."""
+        return self._key_schemas.get(table)
+
+    def close(self) -> None:
+        """Stop the worker threads (the client itself stays usable elsewhere)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def __enter__(self) -> BatchClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- BatchGetItem ----------------------------------------------------------------
+
+    def get_items(
+        self,
+        requests: Mapping[str, Iterable[Key]],
+        *,
+        projection: Projection | Mapping[str, Projection] | None = None,
+        consistent_read: bool | Mapping[str, bool] = False,
+        return_consumed_capacity: bool = False,
+        raise_on_unprocessed: bool = True,
+    ) -> GetResult:
+        """Read any number of items from one or more tables.
+
+        Parameters
+        ----------
+        requests:
+            Table name to keys (plain Python). Duplicate keys are read once.
+        projection:
+            Attributes to return, for all tables or per table. Reserved words are fine;
+            key attributes are always included.
+        consistent_read:
+            Strongly consistent reads, for all tables or per table.
+        return_consumed_capacity:
+            Fill ``result.consumed_capacity`` per table.
+        raise_on_unprocessed:
+            Raise :class:`UnprocessedKeysError` (carrying the result) when keys are still
+            unread after the retry budget; with ``False`` they are in ``result.unprocessed``.
+
+        Returns
+        -------
+        GetResult
+            ``items`` per table in request order, ``missing`` keys, ``unprocessed`` keys.
+
+        Example
+        -------
+        >>> result = batch.get_items({"devices": [{"deviceId": "d-1"}]}, projection=["name"])
+        ... # doctest: +SKIP
+        """
+        stream = self.iter_get_items(
+            requests,
+            projection=projection,
+            consistent_read=consistent_read,
+            return_consumed_capacity=return_consumed_capacity,
+        )
+        return collect(stream, raise_on_unprocessed)
+
+    def iter_get_items(
+        self,
+        requests: Mapping[str, Iterable[Key]],
+        *,
+        projection: Projection | Mapping[str, Projection] | None = None,
+        consistent_read: bool | Mapping[str, bool] = False,
+        return_consumed_capacity: bool = False,
+    ) -> GetStream:
+        """Like :meth:`get_items`, yielding a :class:`GetPage` per response as it arrives.
+
+        Keys are pulled from ``requests`` lazily, so a generator of keys is read with
+        bounded memory. After the loop, ``stream.result`` has ``missing``,
+        ``unprocessed`` and ``consumed_capacity``; nothing is raised for unprocessed keys.
+
+        Example
+        -------
+        >>> stream = batch.iter_get_items({"devices": keys})  # doctest: +SKIP
+        >>> for page in stream:  # doctest: +SKIP
+        ...     cache.set_many(page.items)
+        """
+        return GetStream(
+            self,
+            requests,
+            projection=projection,
+            consistent_read=consistent_read,
+            return_consumed_capacity=return_consumed_capacity,
+        )
+
+    # -- BatchWriteItem --------------------------------------------------------------
+
+    def write_items(
+        self, ops: Iterable[Put | Delete], *, raise_on_unprocessed: bool = True
+    ) -> WriteResult:
+        """Put and delete any number of items, across tables, in parallel batches.
+
+        Duplicate keys: the last operation on a key wins (earlier ones are dropped from
+        the call, counted in ``superseded``), and the layer never sends one key twice in
+        a request, which DynamoDB would reject.
+
+        A list is checked whole before anything is sent: an item over 400 KB raises
+        :class:`ItemTooLargeError` naming its key. A generator is read lazily (memory stays
+        flat); a bad item met midway is not sent and is reported in ``unprocessed``.
+
+        Raises
+        ------
+        UnprocessedItemsError
+            Requests still unwritten after the retry budget, all of them carried by the
+            error (unless ``raise_on_unprocessed=False``, then they are in the result).
+
+        Example
+        -------
+        >>> batch.write_items([Put("devices", device), Delete("sessions", {"sessionId": "s"})])
+        ... # doctest: +SKIP
+        """
+        return write(self, ops, raise_on_unprocessed)
+
+    def put_items(
+        self, table: str, items: Iterable[Mapping[str, Any]], *, raise_on_unprocessed: bool = True
+    ) -> WriteResult:
+        """Put ``items`` into ``table``; see :meth:`write_items`."""
+        ops: Iterable[Put] = (
+            [Put(table, item) for item in items]
+            if isinstance(items, Sequence)
+            else (Put(table, item) for item in items)
+        )
+        return write(self, ops, raise_on_unprocessed)
+
+    def delete_items(
+        self, table: str, keys: Iterable[Mapping[str, Any]], *, raise_on_unprocessed: bool = True
+    ) -> WriteResult:
+        """Delete ``keys`` from ``table``; see :meth:`write_items`."""
+        ops: Iterable[Delete] = (
+            [Delete(table, key) for key in keys]
+            if isinstance(keys, Sequence)
+            else (Delete(table, key) for key in keys)
+        )
+        return write(self, ops, raise_on_unprocessed)
+
+    def writer(
+        self, buffer_size: int | None = None, *, raise_on_unprocessed: bool = True
+    ) -> BatchWriter:
+        """A push-style :class:`BatchWriter` (``with batch.writer() as w: w.put(...)``)."""
+        return BatchWriter(self, buffer_size, raise_on_unprocessed)
+
+    # -- Query and Scan --------------------------------------------------------------
+
+    def query_pages(
+        self,
+        table: str,
+        key_condition: ConditionBase | str,
+        **options: Any,
+    ) -> Iterator[Page]:
+        """Query page by page, following every ``LastEvaluatedKey``.
+
+        ``options``: ``filter``, ``projection``, ``names``, ``values``, ``index_name``,
+        ``consistent_read``, ``scan_forward``, ``page_size``, ``start_key``,
+        ``return_consumed_capacity`` (see :func:`dynabatch.query.build_read_request`).
+
+        Example
+        -------
+        >>> from boto3.dynamodb.conditions import Key  # doctest: +SKIP
+        >>> for page in batch.query_pages("sessions", Key("userId").eq("u-1")):  # doctest: +SKIP
+        ...     print(len(page.items), page.last_evaluated_key)
+        """
+        request = build_read_request(table, key_condition=key_condition, **options)
+        return iter_pages(self, "Query", request)
+
+    def query(self, table: str, key_condition: ConditionBase | str, **options: Any) -> Iterator[Item]:
+        """Every item a Query matches, across all pages; see :meth:`query_pages`."""
+        for page in self.query_pages(table, key_condition, **options):
+            yield from page.items
+
+    def scan_pages(self, table: str, **options: Any) -> Iterator[Page]:
+        """Scan page by page, following every ``LastEvaluatedKey``.
+
+        A Scan with a filter still reads (and pays for) every item; each page holds at
+        most 1 MB of read data, so following the pages is what finds everything.
+        """
+        request = build_read_request(table, **options)
+        return iter_pages(self, "Scan", request)
+
+    def scan(self, table: str, **options: Any) -> Iterator[Item]:
+        """Every item a Scan returns, across all pages; see :meth:`scan_pages`."""
+        for page in self.scan_pages(table, **options):
+            yield from page.items
+
+    def parallel_scan(
+        self, table: str, segments: int, *, buffer_pages: int | None = None, **options: Any
+    ) -> Iterator[Item]:
+        """Scan ``table`` in ``segments`` parallel segments (``TotalSegments``).
+
+        Items arrive in no particular order; at most ``buffer_pages`` pages (default: two
+        per segment) wait in memory.
+
+        Example
+        -------
+        >>> for item in batch.parallel_scan("devices", segments=8):  # doctest: +SKIP
+        ...     export(item)
+        """
+        request = build_read_request(table, **options)
+        return parallel_scan(self, request, segments, buffer_pages or 2 * segments)
+
+    # -- transactions ----------------------------------------------------------------
+
+    def transact_write(
+        self,
+        actions: Sequence[TransactWriteAction],
+        *,
+        client_request_token: str | None = None,
+        return_old_on_condition_failure: bool = True,
+    ) -> dict[str, Any]:
+        """All-or-nothing writes (TransactWriteItems).
+
+        Parameters
+        ----------
+        actions:
+            :class:`TransactPut`, :class:`TransactUpdate`, :class:`TransactDelete`,
+            :class:`TransactCheck` (at most 100).
+        client_request_token:
+            Idempotency token: DynamoDB applies a repeated call with the same token once
+            (within 10 minutes). Default: a fresh token per call, reused by the layer's
+            own retries.
+        return_old_on_condition_failure:
+            Ask DynamoDB for the item as it stood when a condition failed; it lands in
+            the error's ``reasons[i].item``.
+
+        Raises
+        ------
+        TransactionCancelledError
+            With one :class:`CancellationReason` per failed action: its index, table, key
+            and code (``ConditionalCheckFailed``, ``TransactionConflict``, ...).
+            Throttled transactions are retried first.
+        ThrottledError
+            Still throttled after the retry budget.
+
+        Example
+        -------
+        >>> batch.transact_write([  # doctest: +SKIP
+        ...     TransactUpdate("devices", {"deviceId": "d-1"}, "SET ownerId = :new",
+        ...                    condition=Attr("ownerId").eq("u-1"), values={":new": "u-2"}),
+        ... ])
+        """
+        return transact_write(
+            self, actions, client_request_token, return_old_on_condition_failure
+        )
+
+    def transact_get(self, gets: Sequence[TransactGet]) -> list[Item | None]:
+        """Read up to 100 items as one consistent snapshot; ``None`` where an item is absent."""
+        return transact_get(self, gets)

@@ -1,0 +1,142 @@
+"""Plain-Python requests and results of the batch layer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Item",
+    "Key",
+    "Put",
+    "Delete",
+    "Capacity",
+    "ChunkError",
+    "GetPage",
+    "GetResult",
+    "WriteResult",
+]
+
+#: A plain-Python item: attribute name to str, int, Decimal, bytes, set, list, dict, ...
+Item = dict[str, Any]
+#: A plain-Python primary key, e.g. ``{"deviceId": "d-1"}``.
+Key = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Put:
+    """Write ``item`` to ``table`` (replacing any item with the same key)."""
+
+    table: str
+    item: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete the item with ``key`` from ``table`` (no error if it is not there)."""
+
+    table: str
+    key: Mapping[str, Any]
+
+
+@dataclass
+class Capacity:
+    """Capacity consumed in one table, summed over every request of a call."""
+
+    capacity_units: float = 0.0
+    read_units: float = 0.0
+    write_units: float = 0.0
+
+    def add(self, entry: Mapping[str, Any]) -> None:
+        """Add one ConsumedCapacity entry of a DynamoDB response."""
+        self.capacity_units += float(entry.get("CapacityUnits", 0.0))
+        self.read_units += float(entry.get("ReadCapacityUnits", 0.0) or 0.0)
+        self.write_units += float(entry.get("WriteCapacityUnits", 0.0) or 0.0)
+
+
+@dataclass(frozen=True)
+class ChunkError:
+    """A non-retryable error DynamoDB returned for one request; its items are in ``unprocessed``."""
+
+    code: str
+    message: str
+    count: int
+
+
+@dataclass
+class GetPage:
+    """Items of one BatchGetItem response for one table, yielded as soon as it arrives."""
+
+    table: str
+    items: list[Item]
+
+
+@dataclass
+class GetResult:
+    """What a batch read found.
+
+    Attributes
+    ----------
+    items:
+        Table to found items, in the order their keys were first requested.
+    missing:
+        Table to keys that DynamoDB answered for and does not hold.
+    unprocessed:
+        Table to keys still unread after the retry budget (empty when complete).
+    consumed_capacity:
+        Table to the capacity consumed, when it was asked for (or metrics/budget need it).
+    requests:
+        BatchGetItem requests sent, retries included.
+    errors:
+        Non-retryable errors, whose keys are in ``unprocessed``.
+    """
+
+    items: dict[str, list[Item]] = field(default_factory=dict)
+    missing: dict[str, list[Key]] = field(default_factory=dict)
+    unprocessed: dict[str, list[Key]] = field(default_factory=dict)
+    consumed_capacity: dict[str, Capacity] = field(default_factory=dict)
+    requests: int = 0
+    errors: list[ChunkError] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every key was answered (found or missing)."""
+        return not any(self.unprocessed.values())
+
+
+@dataclass
+class WriteResult:
+    """What a batch write did.
+
+    Attributes
+    ----------
+    written:
+        Put/delete requests DynamoDB confirmed.
+    superseded:
+        Requests dropped because a later request in the same call had the same key
+        (last write wins).
+    unprocessed:
+        Table to requests still unwritten after the retry budget, as
+        ``{"PutRequest": {"Item": ...}}`` / ``{"DeleteRequest": {"Key": ...}}`` in plain
+        Python; feed them to :func:`dynabatch.ops_from_request_items` to try again.
+    consumed_capacity, requests, errors:
+        As in :class:`GetResult`.
+    """
+
+    written: int = 0
+    superseded: int = 0
+    unprocessed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    consumed_capacity: dict[str, Capacity] = field(default_factory=dict)
+    requests: int = 0
+    errors: list[ChunkError] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every request was written."""
+        return not any(self.unprocessed.values())
+
+    @property
+    def unprocessed_count(self) -> int:
+        """How many requests are in ``unprocessed``."""
+        return sum(len(v) for v in self.unprocessed.values())

@@ -1,0 +1,1 @@
+"""Device Fleet's domain code: tables, cache, and the services behind the four functions."""
