@@ -49,7 +49,8 @@ def make_client(concurrency: int = DEFAULT_CONCURRENCY, **config: Any) -> Dynamo
         "tcp_keepalive": True,
     }
     options.update(config)
-    return boto3.session.Session().client("dynamodb", config=Config(**options))
+    client: DynamoDBClient = boto3.session.Session().client("dynamodb", config=Config(**options))
+    return client
 
 
 class BatchClient:
@@ -97,7 +98,8 @@ class BatchClient:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.concurrency = concurrency
-        self.client = client if client is not None else make_client(concurrency)
+        # Typed loosely inside the layer: responses are handled as plain dicts.
+        self.client: Any = client if client is not None else make_client(concurrency)
         pool = getattr(getattr(self.client.meta, "config", None), "max_pool_connections", None)
         if isinstance(pool, int) and pool < concurrency:
             logger.warning(
@@ -313,7 +315,9 @@ class BatchClient:
         request = build_read_request(table, key_condition=key_condition, **options)
         return iter_pages(self, "Query", request)
 
-    def query(self, table: str, key_condition: ConditionBase | str, **options: Any) -> Iterator[Item]:
+    def query(
+        self, table: str, key_condition: ConditionBase | str, **options: Any
+    ) -> Iterator[Item]:
         """Every item a Query matches, across all pages; see :meth:`query_pages`."""
         for page in self.query_pages(table, key_condition, **options):
             yield from page.items
@@ -388,9 +392,7 @@ class BatchClient:
         ...                    condition=Attr("ownerId").eq("u-1"), values={":new": "u-2"}),
         ... ])
         """
-        return transact_write(
-            self, actions, client_request_token, return_old_on_condition_failure
-        )
+        return transact_write(self, actions, client_request_token, return_old_on_condition_failure)
 
     def transact_get(self, gets: Sequence[TransactGet]) -> list[Item | None]:
         """Read up to 100 items as one consistent snapshot; ``None`` where an item is absent."""

@@ -190,9 +190,7 @@ class _Scheduler:
         for entry in outcome.unprocessed:
             if entry.ident in self.blocked:
                 self.superseded += 1
-            elif entry.attempts >= self.policy.max_attempts and not outcome.size_cut:
-                event.given_up.append(entry)
-            elif self._past_deadline():
+            elif self._out_of_budget(entry, outcome):
                 event.given_up.append(entry)
             else:
                 if outcome.size_cut:
@@ -204,7 +202,7 @@ class _Scheduler:
                 for entry in retry:
                     self.ready[entry.ident] = entry
             else:
-                due = self.clock() + self.policy.backoff(max(e.attempts for e in retry))
+                due = self._retry_due(max(e.attempts for e in retry))
                 for entry in retry:
                     self.seq += 1
                     self.delayed_entries[entry.ident] = entry
@@ -215,6 +213,19 @@ class _Scheduler:
                 self.add(newer)
         self.stats.given_up += len(event.given_up)
         return event
+
+    def _out_of_budget(self, entry: Entry, outcome: Outcome) -> bool:
+        # A 16 MB cut is progress, not a failed attempt: it does not use up the budget.
+        spent = entry.attempts >= self.policy.max_attempts and not outcome.size_cut
+        return spent or self._past_deadline()
+
+    def _retry_due(self, attempts: int) -> float:
+        # Leftovers of requests that finish close together join one retry round, so they
+        # travel in one request instead of one small request each.
+        now = self.clock()
+        if self.delayed and self.delayed[-1][0] > now:
+            return max(due for due, _, _ in self.delayed)
+        return now + self.policy.backoff(attempts)
 
     def _past_deadline(self) -> bool:
         deadline = self.policy.deadline

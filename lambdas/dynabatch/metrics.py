@@ -8,7 +8,7 @@ no lock is needed, and with no metrics object nothing is emitted at all.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,7 +35,7 @@ class CallStats:
     write_units: float = 0.0
     started: float = field(default_factory=time.perf_counter)
 
-    def add_capacity(self, consumed: list[Mapping[str, Any]] | None) -> None:
+    def add_capacity(self, consumed: Iterable[Mapping[str, Any]] | None) -> None:
         """Add a response's ConsumedCapacity entries to the read/write unit totals."""
         for entry in consumed or ():
             read = entry.get("ReadCapacityUnits")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .constants import MAX_GET_KEYS, MAX_ITEM_BYTES, MAX_REQUEST_BYTES
 from .engine import Entry, Outcome, run_engine
 from .exceptions import UnprocessedKeysError
-from .expressions import Projection, build_projection
+from .expressions import build_projection
 from .metrics import CallStats
 from .serde import deserialize_item, item_size, key_identity, key_of, serialize_item
 from .types import Capacity, ChunkError, GetPage, GetResult, Item, Key
@@ -117,7 +117,7 @@ class GetStream:
         returned_bytes = 0
         for table, items in response.get("Responses", {}).items():
             names = self._key_names[table]
-            page = []
+            page: list[tuple[Hashable, Item]] = []
             for wire_item in items:
                 returned_bytes += item_size(wire_item)
                 ident = (table, key_identity(key_of(wire_item, names)))
@@ -182,6 +182,8 @@ class GetStream:
         for entry in outcome.consumed or ():
             result.consumed_capacity.setdefault(entry["TableName"], Capacity()).add(entry)
         stats.add_capacity(outcome.consumed)
+        if outcome.payload is None:  # throttled as a whole: nothing came back
+            return
         pages, missing = outcome.payload
         for entry in missing:
             result.missing.setdefault(entry.table, []).append(deserialize_item(entry.request))
@@ -202,6 +204,11 @@ def collect(stream: GetStream, raise_on_unprocessed: bool) -> GetResult:
     result = stream.result
     for table, order in stream.order.items():
         result.items[table] = [found[ident] for ident in order if ident in found]
+        missing = result.missing.get(table)
+        if missing:
+            # Responses arrive in any order; report missing keys in request order too.
+            position = {ident: n for n, ident in enumerate(order)}
+            missing.sort(key=lambda key: position[(table, key_identity(serialize_item(key)))])
     if raise_on_unprocessed and not result.complete:
         raise UnprocessedKeysError(result)
     return result

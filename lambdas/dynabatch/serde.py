@@ -26,7 +26,7 @@ __all__ = [
 AttributeValue = dict[str, Any]
 
 
-class _Serializer(TypeSerializer):
+class _Serializer(TypeSerializer):  # type: ignore[misc]
     """boto3's serializer, also taking floats.
 
     boto3 refuses floats because ``Decimal(0.1)`` is 0.1000000000000000055...; going through
@@ -47,7 +47,7 @@ class _Serializer(TypeSerializer):
         return str(super()._serialize_n(value))
 
 
-class _Deserializer(TypeDeserializer):
+class _Deserializer(TypeDeserializer):  # type: ignore[misc]
     """boto3's deserializer returning plain ``bytes`` for binary values."""
 
     def _deserialize_b(self, value: Any) -> bytes:

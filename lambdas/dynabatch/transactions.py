@@ -40,7 +40,6 @@ class _Action:
     names: Mapping[str, str] | None = field(default=None, kw_only=True)
     values: Mapping[str, Any] | None = field(default=None, kw_only=True)
 
-
     def wire(self, builder: ConditionExpressionBuilder) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -81,7 +80,6 @@ class TransactPut(_Action):
 
     item: Mapping[str, Any]
 
-
     def wire(self, builder: ConditionExpressionBuilder) -> dict[str, Any]:
         return {"Put": self._with_condition({"Item": serialize_item(self.item)}, builder)}
 
@@ -96,7 +94,6 @@ class TransactUpdate(_Action):
     key: Mapping[str, Any]
     update: str
 
-
     def wire(self, builder: ConditionExpressionBuilder) -> dict[str, Any]:
         body = {"Key": serialize_item(self.key), "UpdateExpression": self.update}
         merge_expression_parts(body, _names_values(self.names, self.values))
@@ -109,7 +106,6 @@ class TransactDelete(_Action):
 
     key: Mapping[str, Any]
 
-
     def wire(self, builder: ConditionExpressionBuilder) -> dict[str, Any]:
         return {"Delete": self._with_condition({"Key": serialize_item(self.key)}, builder)}
 
@@ -119,7 +115,6 @@ class TransactCheck(_Action):
     """Require ``condition`` to hold on the item at ``key`` without changing it."""
 
     key: Mapping[str, Any]
-
 
     def wire(self, builder: ConditionExpressionBuilder) -> dict[str, Any]:
         if self.condition is None:

@@ -22,7 +22,9 @@ __all__ = ["write", "BatchWriter", "ops_from_request_items"]
 WriteOp = Put | Delete
 
 
-def ops_from_request_items(request_items: Mapping[str, Iterable[Mapping[str, Any]]]) -> list[WriteOp]:
+def ops_from_request_items(
+    request_items: Mapping[str, Iterable[Mapping[str, Any]]],
+) -> list[WriteOp]:
     """Turn ``{table: [{"PutRequest": {"Item": ...}} | {"DeleteRequest": {"Key": ...}}]}``
     (plain Python, as in :attr:`WriteResult.unprocessed`) into write operations.
 

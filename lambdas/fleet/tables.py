@@ -131,6 +131,8 @@ SESSIONS = TableDef(
     indexes=(EXPIRY_INDEX,),
 )
 #: Powertools' idempotency table layout (partition key ``id``, TTL on ``expiration``).
-IDEMPOTENCY = TableDef("idempotency", "IDEMPOTENCY_TABLE", Attribute("id"), ttl_attribute="expiration")
+IDEMPOTENCY = TableDef(
+    "idempotency", "IDEMPOTENCY_TABLE", Attribute("id"), ttl_attribute="expiration"
+)
 
 ALL_TABLES: tuple[TableDef, ...] = (DEVICES, USERS, SESSIONS, IDEMPOTENCY)

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from dynabatch import BatchClient, RetryPolicy
+from moto import mock_aws
+
+from .recorder import Recorder
+
+#: Fast retries: tests exercise the budget, not the wall clock.
+FAST = RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.005)
+
+KEYS = {"devices": ("deviceId",), "readings": ("deviceId", "at")}
+
+
+@pytest.fixture
+def ddb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", config=Config(max_pool_connections=32))
+        client.create_table(
+            TableName="devices",
+            KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "deviceId", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.create_table(
+            TableName="readings",
+            KeySchema=[
+                {"AttributeName": "deviceId", "KeyType": "HASH"},
+                {"AttributeName": "at", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "deviceId", "AttributeType": "S"},
+                {"AttributeName": "at", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+@pytest.fixture
+def recorder(ddb: Any) -> Recorder:
+    return Recorder(ddb)
+
+
+@pytest.fixture
+def batch(ddb: Any, recorder: Recorder) -> Iterator[BatchClient]:
+    with BatchClient(ddb, concurrency=8, retry=FAST, key_schemas=KEYS) as client:
+        yield client
+
+
+def stored(client: Any, table: str) -> list[dict[str, Any]]:
+    """Every item in ``table`` (plain Python), read around the subject with boto3's resource."""
+    resource = boto3.resource("dynamodb")
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {}
+    while True:
+        page = resource.Table(table).scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
