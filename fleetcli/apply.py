@@ -1,0 +1,192 @@
+"""``fleet apply``: an AWS CLI ``--request-items`` file of any size.
+
+Two shapes, as the AWS CLI takes them (DynamoDB JSON, binary as base64):
+
+- ``batch-write-item``: ``{"Table": [{"PutRequest": {"Item": {...}}}, {"DeleteRequest":
+  {"Key": {...}}}, ...]}``. The AWS CLI refuses more than 25 requests; here any number is
+  written through the batch layer, and what it could not write after its retries is saved
+  as a request-items file that ``fleet apply`` takes again.
+- ``batch-get-item``: ``{"Table": {"Keys": [...], "ProjectionExpression": "...",
+  "ExpressionAttributeNames": {...}, "ConsistentRead": true}}``. The AWS CLI refuses more
+  than 100 keys; here any number is read, and the answer is printed in the CLI's own shape,
+  ``{"Responses": {...}, "UnprocessedKeys": {...}}``.
+
+A file may hold both shapes for different tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from dynabatch import BatchClient, Delete, Put, deserialize_item, serialize_item
+
+from .formats import InputError
+from .values import ValueProblem, wire_from_json, wire_to_json
+
+__all__ = ["ApplyOutcome", "load_request_items", "run_apply"]
+
+
+@dataclass
+class _Parsed:
+    writes: list[Put | Delete] = field(default_factory=list)
+    gets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class ApplyOutcome:
+    """What an apply did; ``unprocessed`` counts writes and keys left over."""
+
+    written: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    read: int = 0
+    missing: int = 0
+    unprocessed: int = 0
+    leftovers_path: str | None = None
+
+
+def load_request_items(path: str) -> dict[str, Any]:
+    """Read a request-items file (``file://`` prefix and ``-`` for stdin accepted)."""
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    try:
+        if path == "-":
+            document = json.load(sys.stdin)
+        else:
+            with open(path, encoding="utf-8") as stream:
+                document = json.load(stream)
+    except json.JSONDecodeError as error:
+        raise InputError(path, error.lineno, f"not valid JSON: {error.msg}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(path, None, f"cannot read: {error}") from None
+    if not isinstance(document, dict) or not document:
+        raise InputError(path, 1, "expected an object of table name to requests")
+    if set(document) == {"RequestItems"}:  # the whole `--cli-input-json` shape
+        document = document["RequestItems"]
+    return document
+
+
+def _parse(path: str, document: dict[str, Any]) -> _Parsed:
+    parsed = _Parsed()
+    for table, requests in document.items():
+        where = f"table {table!r}"
+        try:
+            if isinstance(requests, list):
+                for index, request in enumerate(requests):
+                    parsed.writes.append(_write_op(table, request, f"{where} request {index}"))
+            elif isinstance(requests, dict) and "Keys" in requests:
+                parsed.gets[table] = _get_request(requests, where)
+            else:
+                raise ValueProblem(f"{where}: expected a list of write requests or {{'Keys'}}")
+        except ValueProblem as problem:
+            raise InputError(path, None, str(problem)) from None
+    return parsed
+
+
+def _write_op(table: str, request: Any, where: str) -> Put | Delete:
+    if isinstance(request, dict) and set(request) == {"PutRequest"}:
+        item = (
+            request["PutRequest"].get("Item") if isinstance(request["PutRequest"], dict) else None
+        )
+        return Put(table, _plain(item, f"{where}: PutRequest.Item"))
+    if isinstance(request, dict) and set(request) == {"DeleteRequest"}:
+        body = request["DeleteRequest"]
+        key = body.get("Key") if isinstance(body, dict) else None
+        return Delete(table, _plain(key, f"{where}: DeleteRequest.Key"))
+    raise ValueProblem(f"{where}: expected one PutRequest or DeleteRequest")
+
+
+def _plain(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value:
+        raise ValueProblem(f"{where} must be a non-empty object of DynamoDB JSON values")
+    try:
+        return deserialize_item(wire_from_json(value))
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise ValueProblem(f"{where}: not valid DynamoDB JSON ({error})") from None
+
+
+def _get_request(request: dict[str, Any], where: str) -> dict[str, Any]:
+    known = {"Keys", "ProjectionExpression", "ExpressionAttributeNames", "ConsistentRead"}
+    unknown = set(request) - known
+    if unknown:
+        raise ValueProblem(f"{where}: unknown fields {sorted(unknown)}")
+    keys = request["Keys"]
+    if not isinstance(keys, list) or not keys:
+        raise ValueProblem(f"{where}: Keys must be a non-empty list")
+    plain = [_plain(key, f"{where} key {i}") for i, key in enumerate(keys)]
+    projection = request.get("ProjectionExpression")
+    names = request.get("ExpressionAttributeNames") or {}
+    attributes = None
+    if projection:
+        # The layer builds its own placeholders from attribute names: resolve the file's.
+        attributes = [names.get(p.strip(), p.strip()) for p in projection.split(",")]
+    return {
+        "keys": plain,
+        "projection": attributes,
+        "consistent": bool(request.get("ConsistentRead")),
+    }
+
+
+def run_apply(
+    path: str, batch: BatchClient, leftovers_path: str, out: IO[str] = sys.stdout
+) -> ApplyOutcome:
+    """Apply every request of the file; see the module docstring.
+
+    Raises
+    ------
+    InputError
+        The file is not a request-items document (nothing is sent then).
+    """
+    parsed = _parse(path, load_request_items(path))
+    outcome = ApplyOutcome()
+    leftovers: dict[str, Any] = {}
+    if parsed.writes:
+        result = batch.write_items(parsed.writes, raise_on_unprocessed=False)
+        outcome.written, outcome.duplicates = result.written, result.superseded
+        for table, requests in result.unprocessed.items():
+            leftovers[table] = [_wire_request(r) for r in requests]
+            outcome.unprocessed += len(requests)
+    if parsed.gets:
+        answer = _read(parsed.gets, batch, outcome)
+        json.dump(answer, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        for table, request in answer["UnprocessedKeys"].items():
+            leftovers[table] = request
+    if leftovers:
+        with open(leftovers_path, "w", encoding="utf-8") as stream:
+            json.dump(leftovers, stream, indent=2)
+        outcome.leftovers_path = leftovers_path
+    return outcome
+
+
+def _read(
+    gets: dict[str, dict[str, Any]], batch: BatchClient, outcome: ApplyOutcome
+) -> dict[str, Any]:
+    result = batch.get_items(
+        {table: get["keys"] for table, get in gets.items()},
+        projection={t: g["projection"] for t, g in gets.items() if g["projection"]} or None,
+        consistent_read={t: g["consistent"] for t, g in gets.items()},
+        raise_on_unprocessed=False,
+    )
+    responses = {
+        table: [wire_to_json(serialize_item(item)) for item in items]
+        for table, items in result.items.items()
+    }
+    unprocessed = {
+        table: {"Keys": [wire_to_json(serialize_item(k)) for k in keys]}
+        for table, keys in result.unprocessed.items()
+        if keys
+    }
+    outcome.read = sum(len(v) for v in result.items.values())
+    outcome.missing = sum(len(v) for v in result.missing.values())
+    outcome.unprocessed += sum(len(v["Keys"]) for v in unprocessed.values())
+    return {"Responses": responses, "UnprocessedKeys": unprocessed}
+
+
+def _wire_request(request: dict[str, Any]) -> dict[str, Any]:
+    if "PutRequest" in request:
+        return {"PutRequest": {"Item": wire_to_json(serialize_item(request["PutRequest"]["Item"]))}}
+    return {"DeleteRequest": {"Key": wire_to_json(serialize_item(request["DeleteRequest"]["Key"]))}}

@@ -1,0 +1,257 @@
+"""The local HTTP API: each request becomes an API Gateway HTTP API payload 2.0 event.
+
+What API Gateway does in front of the deployed functions is done here, and nothing else:
+match the route, build the event (lower-cased headers, query parameters joined with
+commas, path parameters, base64 for binary bodies, ``requestContext``), put the JWT
+authorizer's claims in it, invoke the function, and turn its result into the response.
+
+The one difference is identity. There is no JWT locally: the ``X-Dev-User`` header
+becomes the caller claim, and every response to such a request carries
+``X-Dev-Identity: development`` so nobody mistakes it for an authenticated call. Only
+this server honours that header; the deployed API ignores it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .invoke import LOCAL_ACCOUNT, LocalFunction
+
+__all__ = ["DEV_USER_HEADER", "DEV_IDENTITY_HEADER", "Route", "LocalApi", "build_event"]
+
+DEV_USER_HEADER = "x-dev-user"
+DEV_IDENTITY_HEADER = "X-Dev-Identity"
+API_ID = "local"
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form")
+logger = logging.getLogger("fleet.local.api")
+
+
+class Route:
+    """``METHOD /path/{param}``: the route key, its matcher and the function behind it."""
+
+    def __init__(self, method: str, template: str, function: LocalFunction) -> None:
+        self.method, self.template, self.function = method, template, function
+        self.key = f"{method} {template}"
+        pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        self._pattern = re.compile(f"^{pattern}$")
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters (URL-decoded) when ``method`` and ``path`` are this route's."""
+        found = self._pattern.match(path)
+        if method != self.method or found is None:
+            return None
+        return {name: unquote(value) for name, value in found.groupdict().items()}
+
+
+def build_event(
+    route: Route,
+    params: dict[str, str],
+    method: str,
+    raw_target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    claims: dict[str, str] | None,
+    source_ip: str,
+) -> dict[str, Any]:
+    """The payload 2.0 event API Gateway would send for this request."""
+    parts = urlsplit(raw_target)
+    merged: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        merged[lower] = f"{merged[lower]},{value}" if lower in merged else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    now = datetime.now(UTC)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.key,
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "headers": merged,
+        "requestContext": {
+            "accountId": LOCAL_ACCOUNT,
+            "apiId": API_ID,
+            "domainName": merged.get("host", "127.0.0.1"),
+            "domainPrefix": merged.get("host", "127.0.0.1").split(".")[0],
+            "http": {
+                "method": method,
+                "path": parts.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": merged.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex[:16],
+            "routeKey": route.key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "pathParameters": params,
+        "isBase64Encoded": False,
+    }
+    if claims is not None:
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if body:
+        _put_body(event, body, merged.get("content-type", ""))
+    return event
+
+
+def _put_body(event: dict[str, Any], body: bytes, content_type: str) -> None:
+    if content_type.startswith(_TEXT_TYPES) or not content_type:
+        try:
+            event["body"] = body.decode("utf-8")
+            return
+        except UnicodeDecodeError:
+            pass
+    event["body"] = base64.b64encode(body).decode("ascii")
+    event["isBase64Encoded"] = True
+
+
+def error_body(status: int, code: str, message: str) -> bytes:
+    """The project's error shape, for answers the API itself gives (no function ran)."""
+    del status
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+class LocalApi(ThreadingHTTPServer):
+    """A threaded HTTP server that answers the API's routes through the functions."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        routes: list[Route],
+        caller_claim: str,
+        extra: dict[str, Callable[[], tuple[int, str, bytes]]] | None = None,
+    ) -> None:
+        self.routes, self.caller_claim, self.extra = routes, caller_claim, extra or {}
+        super().__init__(address, _Handler)
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` as bound (the real port when 0 was asked for)."""
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LocalApi
+    protocol_version = "HTTP/1.1"
+    server_version = "fleet-local"
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def do_PUT(self) -> None:
+        self._answer()
+
+    def do_DELETE(self) -> None:
+        self._answer()
+
+    def do_PATCH(self) -> None:
+        self._answer()
+
+    def do_HEAD(self) -> None:
+        self._answer()
+
+    def do_OPTIONS(self) -> None:
+        self._answer()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        del format, args  # one line per request is written by _answer instead
+
+    def _answer(self) -> None:
+        started = time.perf_counter()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        path = urlsplit(self.path).path
+        user = self.headers.get(DEV_USER_HEADER)
+        status, headers, payload = self._dispatch(path, body, user)
+        if user is not None:
+            headers[DEV_IDENTITY_HEADER] = "development"
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        identity = f" dev-user={user}" if user is not None else ""
+        sys.stderr.write(
+            f"[api] {self.command} {self.path} -> {status} "
+            f"{(time.perf_counter() - started) * 1000:.0f} ms{identity}\n"
+        )
+
+    def _dispatch(
+        self, path: str, body: bytes, user: str | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        json_type = {"Content-Type": "application/json"}
+        if self.command == "GET" and path in self.server.extra:
+            status, content_type, payload = self.server.extra[path]()
+            return status, {"Content-Type": content_type}, payload
+        for route in self.server.routes:
+            params = route.match(self.command, path)
+            if params is None:
+                continue
+            claims = {self.server.caller_claim: user, "iss": "fleet-local-development"}
+            event = build_event(
+                route,
+                params,
+                self.command,
+                self.path,
+                list(self.headers.items()),
+                body,
+                claims if user else None,
+                self.client_address[0],
+            )
+            try:
+                result = route.function.invoke(event)
+            except Exception:  # the function crashed: API Gateway answers 500, no details
+                logger.exception("%s failed", route.function.name)
+                return 500, json_type, error_body(500, "InternalError", "internal error")
+            return _response(result)
+        return (
+            404,
+            json_type,
+            error_body(404, "RouteNotFound", f"no route for {self.command} {path}"),
+        )
+
+
+def _response(result: Any) -> tuple[int, dict[str, str], bytes]:
+    """A function's result as API Gateway turns it into a response (payload 2.0 rules)."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # 2.0: a result without statusCode is the JSON body of a 200.
+        return 200, {"Content-Type": "application/json"}, json.dumps(result).encode()
+    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers[str(name)] = ",".join(str(v) for v in values)
+    body = result.get("body") or ""
+    payload = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+    if result.get("cookies"):
+        headers["Set-Cookie"] = "; ".join(result["cookies"])
+    return int(result["statusCode"]), headers, payload

@@ -1,0 +1,221 @@
+"""``fleet run``: the whole system on one machine.
+
+moto's server as the DynamoDB endpoint (or any endpoint given), the four tables from
+``fleet.tables`` (the stack's own definitions, TTL included), demo data, the embedded
+cache, the HTTP API in front of the same handlers Lambda runs, and the two schedules.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+from dynabatch import BatchClient
+from fleet.tables import ALL_TABLES
+
+import infra.constants as stack_constants
+
+from .demo import demo_data
+from .env import is_local, set_table_variables, table_name, use_dummy_credentials
+from .httpapi import LocalApi, Route
+from .invoke import LocalFunction, local_function, scheduled_event
+
+__all__ = ["StackOptions", "LocalStack", "OPENAPI_PATH"]
+
+#: The HTTP API's OpenAPI document, kept beside the stack that deploys the API.
+OPENAPI_PATH = Path(stack_constants.__file__).with_name("openapi.json")
+log = logging.getLogger("fleet.local")
+
+
+@dataclass
+class StackOptions:
+    """``fleet run``'s flags."""
+
+    host: str = "127.0.0.1"
+    port: int = 3000
+    dynamodb_endpoint: str | None = None
+    dynamodb_port: int = 8000
+    cache_url: str = "memory://"
+    demo_data: bool | None = None
+    sweep_every: float = stack_constants.DEFAULT_SWEEPER_RATE_MINUTES * 60.0
+    warm_every: float = stack_constants.DEFAULT_WARMER_RATE_MINUTES * 60.0
+    verbose: bool = False
+
+
+class Schedule(threading.Thread):
+    """Invokes a function with a "Scheduled Event" every ``every`` seconds, like a rule."""
+
+    def __init__(self, function: LocalFunction, every: float, region: str) -> None:
+        super().__init__(name=f"schedule-{function.spec.name}", daemon=True)
+        self.function, self.every, self.region = function, every, region
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        # Like EventBridge's rate(): the first event comes one period after the start.
+        while not self.stopping.wait(self.every):
+            rule = f"fleet-local-{self.function.spec.name}-schedule"
+            try:
+                result = self.function.invoke(scheduled_event(rule, self.region))
+                _say(f"[schedule] {self.function.spec.name}: {json.dumps(result, default=str)}")
+            except Exception:  # a failed run is logged; the next one still comes
+                log.exception("scheduled %s failed", self.function.spec.name)
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+class LocalStack:
+    """Everything ``fleet run`` starts; :meth:`stop` ends all of it."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.moto: Any = None
+        self.endpoint = ""
+        self.api: LocalApi | None = None
+        self._threads: list[threading.Thread] = []
+        self._schedules: list[Schedule] = []
+
+    # -- start ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every part, in dependency order; on failure, stop what started."""
+        try:
+            self._start_dynamodb()
+            region = self._configure_environment()
+            created = self._create_tables()
+            load_demo = self.options.demo_data
+            if load_demo is None:
+                load_demo = is_local(self.endpoint)
+            if load_demo:
+                self._load_demo_data()
+            self._start_api(region)
+            self._start_schedules(region)
+            log.debug("tables created: %s", created)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_dynamodb(self) -> None:
+        if self.options.dynamodb_endpoint:
+            self.endpoint = self.options.dynamodb_endpoint
+            return
+        from moto.server import ThreadedMotoServer  # only the embedded endpoint needs moto
+
+        # werkzeug logs every request at INFO; one line per DynamoDB call is noise here.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.moto = ThreadedMotoServer(
+            ip_address="127.0.0.1", port=self.options.dynamodb_port, verbose=False
+        )
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+
+    def _configure_environment(self) -> str:
+        env = os.environ
+        env["AWS_ENDPOINT_URL_DYNAMODB"] = self.endpoint
+        if is_local(self.endpoint):
+            use_dummy_credentials()
+        set_table_variables()
+        env["CACHE_URL"] = self.options.cache_url
+        env.setdefault("CALLER_CLAIM", "sub")
+        env.setdefault(
+            "SWEEPER_SAFETY_MARGIN_SECONDS", str(stack_constants.SWEEPER_SAFETY_MARGIN_SECONDS)
+        )
+        env.setdefault("POWERTOOLS_SERVICE_NAME", "device-fleet-local")
+        env.setdefault("POWERTOOLS_METRICS_NAMESPACE", "DeviceFleetLocal")
+        if not self.options.verbose:
+            # Metrics would print one EMF blob per request to stdout; logs, INFO lines.
+            env.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+            env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        return boto3.session.Session().region_name or "us-east-1"
+
+    def _create_tables(self) -> list[str]:
+        client = boto3.session.Session().client("dynamodb")
+        created = []
+        for table in ALL_TABLES:
+            name = table_name(table.logical_name)
+            try:
+                client.create_table(**table.create_table_kwargs(name))
+                created.append(name)
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ResourceInUseException":
+                    raise
+                continue
+            client.get_waiter("table_exists").wait(
+                TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+            )
+            if table.ttl_attribute:
+                client.update_time_to_live(
+                    TableName=name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+                )
+        return created
+
+    def _load_demo_data(self) -> None:
+        keys = {table_name(t.logical_name): t.key_names() for t in ALL_TABLES}
+        with BatchClient(key_schemas=keys) as batch:
+            for logical, items in demo_data().items():
+                batch.put_items(table_name(logical), items)
+
+    def _start_api(self, region: str) -> None:
+        routes = [
+            Route("GET", stack_constants.LIST_DEVICES_ROUTE, local_function("loader", region)),
+            Route("POST", stack_constants.TRANSFER_ROUTE, local_function("transfer", region)),
+        ]
+        for route in routes:
+            _ = route.function.handler  # import now: a broken handler fails the start
+        self.api = LocalApi(
+            (self.options.host, self.options.port),
+            routes,
+            os.environ["CALLER_CLAIM"],
+            extra={"/openapi.json": self._openapi},
+        )
+        thread = threading.Thread(target=self.api.serve_forever, name="http-api", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _openapi(self) -> tuple[int, str, bytes]:
+        document = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+        if self.api is not None:
+            document["servers"] = [{"url": self.api.url, "description": "local stack"}]
+        return 200, "application/json", json.dumps(document, indent=2).encode()
+
+    def _start_schedules(self, region: str) -> None:
+        for name, every in (
+            ("sweeper", self.options.sweep_every),
+            ("warmer", self.options.warm_every),
+        ):
+            if every > 0:
+                schedule = Schedule(local_function(name, region), every, region)
+                schedule.start()
+                self._schedules.append(schedule)
+
+    # -- stop -----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the schedules, the HTTP API and the embedded DynamoDB; idempotent."""
+        for schedule in self._schedules:
+            schedule.stopping.set()
+        for schedule in self._schedules:
+            schedule.join(timeout=30)
+        self._schedules.clear()
+        if self.api is not None:
+            self.api.shutdown()
+            self.api.server_close()
+            self.api = None
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
