@@ -1,0 +1,139 @@
+"""Typed domain errors, and the one place where errors become HTTP answers.
+
+Services raise these; the HTTP glue turns any of them into
+``{"error": {"code": ..., "message": ...}}`` with the status below. Batch-layer errors
+that mean "DynamoDB is throttling us and the retry budget is spent" become 503 with
+``Retry-After``; nothing else from a dependency reaches a caller as a stack trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "FleetError",
+    "BadRequest",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "Conflict",
+    "PayloadTooLarge",
+    "Unprocessable",
+    "ServiceUnavailable",
+    "InvalidEvent",
+    "as_fleet_error",
+    "error_body",
+    "RETRY_AFTER_SECONDS",
+]
+
+#: What a 503 asks the client to wait; the batch layer already spent its own backoff.
+RETRY_AFTER_SECONDS = 1
+
+
+class FleetError(Exception):
+    """Base of the domain errors: an HTTP status, a stable machine code and a message."""
+
+    status = 500
+    default_code = "InternalError"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Extra response headers this error needs."""
+        return {}
+
+
+class BadRequest(FleetError):
+    """400: a malformed parameter or body; ``code`` says which rule it broke."""
+
+    status = 400
+    default_code = "BadRequest"
+
+
+class Unauthorized(FleetError):
+    """401: no caller identity on the request."""
+
+    status = 401
+    default_code = "Unauthorized"
+
+
+class Forbidden(FleetError):
+    """403: the caller may not act on this resource."""
+
+    status = 403
+    default_code = "Forbidden"
+
+
+class NotFound(FleetError):
+    """404: an unknown user or device (``UserNotFound`` / ``DeviceNotFound``)."""
+
+    status = 404
+    default_code = "NotFound"
+
+
+class Conflict(FleetError):
+    """409: the state changed under the request (not the owner, a concurrent transfer)."""
+
+    status = 409
+    default_code = "Conflict"
+
+
+class PayloadTooLarge(FleetError):
+    """413: the body is over the route's limit."""
+
+    status = 413
+    default_code = "PayloadTooLarge"
+
+
+class Unprocessable(FleetError):
+    """422: well-formed, but refused, e.g. an ``Idempotency-Key`` reused with another body."""
+
+    status = 422
+    default_code = "Unprocessable"
+
+
+class ServiceUnavailable(FleetError):
+    """503: DynamoDB kept throttling past the retry budget; try again after ``Retry-After``."""
+
+    status = 503
+    default_code = "Throttled"
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+class InvalidEvent(ValueError):
+    """A scheduled function was invoked with an event it cannot read (raised, not answered)."""
+
+
+def as_fleet_error(error: BaseException) -> FleetError | None:
+    """The domain error a batch-layer error stands for, or ``None`` if it is a real bug.
+
+    Throttling and keys/items left unprocessed after the retry budget both mean "DynamoDB is
+    overloaded right now": the request did nothing harmful and can be retried.
+    """
+    from dynabatch import (
+        ThrottledError,
+        TransactionCancelledError,
+        UnprocessedItemsError,
+        UnprocessedKeysError,
+    )
+
+    if isinstance(error, FleetError):
+        return error
+    if isinstance(error, (ThrottledError, UnprocessedKeysError, UnprocessedItemsError)):
+        return ServiceUnavailable("DynamoDB is throttling requests; retry later")
+    if isinstance(error, TransactionCancelledError) and error.throttled:
+        return ServiceUnavailable("DynamoDB is throttling requests; retry later")
+    return None
+
+
+def error_body(error: FleetError) -> dict[str, Any]:
+    """The JSON body every error answer has."""
+    return {"error": {"code": error.code, "message": error.message}}

@@ -1,0 +1,91 @@
+"""What a function process builds once and reuses across invocations.
+
+The settings, one DynamoDB client, the batch clients on top of it and the cache are made
+on first use (not at import, so that importing a handler stays cheap and tests can set the
+environment first) and then kept for the life of the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from dynabatch import BatchClient, RetryPolicy, make_client
+
+from .cache import DeviceCache, open_cache
+from .observability import metrics
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+T = TypeVar("T")
+
+__all__ = ["Runtime", "get_runtime", "reset_runtime", "API_RETRY", "BULK_RETRY"]
+
+#: Requests answer within API Gateway's 30 s: a short budget, then 503 + Retry-After.
+API_RETRY = RetryPolicy(max_attempts=5, base_delay=0.02, max_delay=0.4, deadline=2.0)
+#: Scheduled work has minutes and its own time check: the layer's default budget, no
+#: deadline (a deadline counts from the start of a call, and a sweep streams for minutes).
+BULK_RETRY = RetryPolicy()
+
+
+@dataclass
+class Runtime:
+    """Per-process objects shared by every invocation."""
+
+    settings: Settings
+    client: Any
+    cache: DeviceCache
+    _batches: dict[str, BatchClient] = field(default_factory=dict)
+    _services: dict[str, Any] = field(default_factory=dict)
+
+    def service(self, name: str, factory: Callable[[Runtime], T]) -> T:
+        """The service ``name``, built by ``factory`` on first use and kept after."""
+        if name not in self._services:
+            self._services[name] = factory(self)
+        return cast(T, self._services[name])
+
+    def batch(self, kind: str = "api") -> BatchClient:
+        """The batch client for ``"api"`` work (short retry budget) or ``"bulk"`` work."""
+        batch = self._batches.get(kind)
+        if batch is None:
+            batch = BatchClient(
+                self.client,
+                retry=API_RETRY if kind == "api" else BULK_RETRY,
+                metrics=metrics,
+                key_schemas=self.settings.key_schemas(),
+            )
+            self._batches[kind] = batch
+        return batch
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The process's :class:`Runtime`, built on first call from the environment."""
+    global _runtime
+    if _runtime is None:
+        with _lock:
+            if _runtime is None:
+                settings = Settings.from_env()
+                client: DynamoDBClient = make_client()
+                _runtime = Runtime(settings, client, open_cache(settings.cache_url))
+    return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the process's Runtime: the next call reads the environment again.
+
+    For tests and the local stack, which change the environment within one process.
+    """
+    global _runtime
+    with _lock:
+        if _runtime is not None:
+            for batch in _runtime._batches.values():
+                batch.close()
+        _runtime = None

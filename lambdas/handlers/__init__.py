@@ -1,0 +1,1 @@
+"""The four Lambda entry points. Each module exposes ``handler(event, context)``."""

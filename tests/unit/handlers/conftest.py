@@ -1,0 +1,3 @@
+"""Fixtures of the fleet and handlers tests (defined once, in tests.unit.handlers.support)."""
+
+from tests.unit.handlers.support import aws, batch, env  # noqa: F401 - pytest fixtures
