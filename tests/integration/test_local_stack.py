@@ -1,0 +1,273 @@
+"""`fleet run` as a user meets it: a subprocess on free ports, answered over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from .conftest import Stack, run_fleet, start_stack
+
+pytestmark = pytest.mark.integration
+
+ME = {"X-Dev-User": "user-0001"}
+OPENAPI = Path(__file__).resolve().parents[2] / "infra" / "openapi.json"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # Schedules off: the tests below decide when the sweeper runs.
+    workdir = tmp_path_factory.mktemp("stack")
+    with start_stack(workdir, "--sweep-every", "0", "--warm-every", "0") as running:
+        yield running
+        assert running.stop(signal.SIGTERM) == 0
+
+
+def get_list(stack: Stack, user: str, headers: dict[str, str] | None = None, **params: Any) -> Any:
+    return requests.get(
+        f"{stack.api}/users/{user}/devices", headers=headers or ME, params=params, timeout=10
+    )
+
+
+def transfer(stack: Stack, device: str, body: Any, user: str = "user-0001", key: str = "") -> Any:
+    headers = {"X-Dev-User": user, "Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    data = body if isinstance(body, str) else json.dumps(body)
+    return requests.post(
+        f"{stack.api}/devices/{device}/transfer", headers=headers, data=data, timeout=10
+    )
+
+
+def all_devices(stack: Stack, user: str) -> list[dict[str, Any]]:
+    devices: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"limit": 20, **({"cursor": cursor} if cursor else {})}
+        page = get_list(stack, user, {"X-Dev-User": user}, **params)
+        assert page.status_code == 200, page.text
+        devices += page.json()["devices"]
+        cursor = page.json()["nextCursor"]
+        if cursor is None:
+            return devices
+
+
+def test_the_banner_gives_curl_commands_with_the_development_identity(stack: Stack) -> None:
+    text = stack.out.read_text()
+    assert f"curl -i -H 'X-Dev-User: user-0001' '{stack.api}/users/user-0001/devices" in text
+    assert "DEVELOPMENT identity" in text
+    assert (
+        f"aws dynamodb scan --table-name devices --max-items 5 --endpoint-url {stack.dynamodb}"
+        in text
+    )
+
+
+def test_demo_user_lists_all_fifty_devices_page_by_page(stack: Stack) -> None:
+    first = get_list(stack, "user-0001", limit=20)
+    assert first.headers["X-Dev-Identity"] == "development"
+    assert first.json()["count"] == 20
+    devices = all_devices(stack, "user-0001")
+    ids = {d["deviceId"] for d in devices}
+    assert len(devices) == len(ids) >= 49  # one may have been transferred by another test
+    assert {d["ownerId"] for d in devices} == {"user-0001"}
+
+
+def test_fields_returns_only_the_asked_attributes(stack: Stack) -> None:
+    answer = get_list(stack, "user-0002", {"X-Dev-User": "user-0002"}, fields="name,state")
+    assert answer.status_code == 200
+    assert answer.json()["devices"]
+    for device in answer.json()["devices"]:
+        assert set(device) <= {"deviceId", "name", "state"}
+        assert "name" in device
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"limit": "0"}, "InvalidLimit"),
+        ({"limit": "101"}, "InvalidLimit"),
+        ({"limit": "ten"}, "InvalidLimit"),
+        ({"fields": "name,bad field!"}, "InvalidFields"),
+        ({"cursor": "not-a-cursor"}, "InvalidCursor"),
+    ],
+)
+def test_bad_list_parameters_are_400_with_a_code(stack: Stack, params: Any, code: str) -> None:
+    answer = get_list(stack, "user-0001", **params)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == code
+
+
+def test_no_identity_is_401(stack: Stack) -> None:
+    answer = requests.get(f"{stack.api}/users/user-0001/devices", timeout=10)
+    assert answer.status_code == 401
+    assert "X-Dev-Identity" not in answer.headers
+    assert answer.json()["error"]["code"] == "Unauthorized"
+
+
+def test_another_users_list_is_403(stack: Stack) -> None:
+    answer = get_list(stack, "user-0002")
+    assert answer.status_code == 403
+    assert set(answer.json()["error"]) == {"code", "message"}
+
+
+def test_unknown_user_is_404(stack: Stack) -> None:
+    answer = get_list(stack, "user-9999", {"X-Dev-User": "user-9999"})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "UserNotFound"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/nowhere"), ("DELETE", "/users/user-0001/devices"), ("GET", "/devices/d/transfer")],
+)
+def test_unknown_routes_are_404_json(stack: Stack, method: str, path: str) -> None:
+    answer = requests.request(method, f"{stack.api}{path}", headers=ME, timeout=10)
+    assert answer.status_code == 404
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json()["error"]["code"] == "RouteNotFound"
+
+
+def test_transfer_then_list_shows_the_new_owner(stack: Stack) -> None:
+    body = {"fromUserId": "user-0001", "toUserId": "user-0003"}
+    moved = transfer(stack, "dev-00050", body, key="move-50")
+    assert moved.status_code == 200, moved.text
+    expected = {"deviceId": "dev-00050", "ownerId": "user-0003", "previousOwnerId": "user-0001"}
+    assert moved.json() == expected
+    theirs = {d["deviceId"]: d for d in all_devices(stack, "user-0003")}
+    assert theirs["dev-00050"]["ownerId"] == "user-0003"
+    assert "dev-00050" not in {d["deviceId"] for d in all_devices(stack, "user-0001")}
+    # The same key and body: the first result again, not a 409.
+    replay = transfer(stack, "dev-00050", body, key="move-50")
+    assert (replay.status_code, replay.json()) == (200, expected)
+    other = transfer(stack, "dev-00049", body, key="move-50")
+    assert other.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("device", "body", "caller", "status", "code"),
+    [
+        ("dev-00001", "{not json", "user-0001", 400, "InvalidJson"),
+        ("dev-00001", {"fromUserId": "user-0001"}, "user-0001", 400, "MissingField"),
+        (
+            "dev-00001",
+            {"fromUserId": "user-0001", "toUserId": "user-0001"},
+            "user-0001",
+            400,
+            "SameOwner",
+        ),
+        (
+            "dev-00001",
+            {"fromUserId": "user-0001", "toUserId": "user-0002"},
+            "user-0002",
+            403,
+            "NotYourDevice",
+        ),
+        (
+            "dev-99999",
+            {"fromUserId": "user-0001", "toUserId": "user-0002"},
+            "user-0001",
+            404,
+            "DeviceNotFound",
+        ),
+        (
+            "dev-00002",
+            {"fromUserId": "user-0001", "toUserId": "user-9999"},
+            "user-0001",
+            404,
+            "UserNotFound",
+        ),
+        (
+            "dev-00051",
+            {"fromUserId": "user-0001", "toUserId": "user-0003"},
+            "user-0001",
+            409,
+            "NotOwner",
+        ),
+    ],
+)
+def test_transfer_errors(
+    stack: Stack, device: str, body: Any, caller: str, status: int, code: str
+) -> None:
+    answer = transfer(stack, device, body, user=caller)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"]["code"] == code
+
+
+def test_transfer_without_identity_is_401(stack: Stack) -> None:
+    answer = requests.post(
+        f"{stack.api}/devices/dev-00001/transfer",
+        json={"fromUserId": "user-0001", "toUserId": "user-0002"},
+        timeout=10,
+    )
+    assert answer.status_code == 401
+
+
+def test_openapi_document_is_served(stack: Stack) -> None:
+    served = requests.get(f"{stack.api}/openapi.json", timeout=10).json()
+    kept = json.loads(OPENAPI.read_text())
+    assert served["servers"] == [{"url": stack.api, "description": "local stack"}]
+    assert {**served, "servers": kept["servers"]} == kept
+
+
+def expired_sessions(stack: Stack) -> tuple[int, int]:
+    now = time.time()
+    sessions = list(stack.batch().scan("sessions"))
+    expired = sum(1 for s in sessions if s["expiresAt"] <= now)
+    return expired, len(sessions) - expired
+
+
+def test_fleet_sweep_deletes_expired_sessions_only(stack: Stack) -> None:
+    expired, live = expired_sessions(stack)
+    assert expired == 40 and live == 80
+    swept = run_fleet("sweep", "--endpoint-url", stack.dynamodb)
+    assert swept.returncode == 0, swept.stderr
+    report = json.loads(swept.stdout[swept.stdout.index("{\n") :])
+    assert report["deleted"] == 40
+    assert expired_sessions(stack) == (0, 80)
+    again = run_fleet("sweep", "--endpoint-url", stack.dynamodb)
+    assert json.loads(again.stdout[again.stdout.index("{\n") :])["deleted"] == 0
+    # The API is unaffected by the sweep.
+    assert get_list(stack, "user-0002", {"X-Dev-User": "user-0002"}).status_code == 200
+
+
+def test_fleet_warm_reports_the_devices_it_cached(stack: Stack) -> None:
+    warmed = run_fleet(
+        "warm",
+        "--device-id",
+        "dev-00001",
+        "--device-id",
+        "dev-00002",
+        "--endpoint-url",
+        stack.dynamodb,
+    )
+    assert warmed.returncode == 0, warmed.stderr
+    report = json.loads(warmed.stdout[warmed.stdout.index("{\n") :])
+    assert report["warmed"] == 2
+
+
+def test_the_schedule_sweeps_on_its_own_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    with start_stack(tmp_path, "--sweep-every", "1", "--warm-every", "1") as running:
+        deadline = time.monotonic() + 30
+        while not re.search(r"\[schedule\] sweeper: \{\"deleted\": 40", running.stderr()):
+            assert time.monotonic() < deadline, running.stderr()
+            time.sleep(0.2)
+        assert expired_sessions(running) == (0, 80)
+        assert "[schedule] warmer:" in running.stderr() or _wait_for(running, "[schedule] warmer:")
+        assert running.stop(signal.SIGINT) == 0
+    assert "nothing left running" in running.stderr()
+
+
+def _wait_for(stack: Stack, text: str, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while text not in stack.stderr():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
