@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from dynabatch import deserialize_item, serialize_item
 
@@ -90,6 +90,8 @@ def _restore_binary(value: dict[str, Any]) -> dict[str, Any]:
 def decode_item(text: str | bytes) -> Item:
     """The item :func:`encode_item` wrote."""
     wire = json.loads(text)
+    if not isinstance(wire, dict) or not all(isinstance(v, dict) for v in wire.values()):
+        raise ValueError("not a cached device item")
     return deserialize_item({name: _restore_binary(value) for name, value in wire.items()})
 
 
@@ -205,7 +207,7 @@ class ValkeyCache:
         if not device_ids or not self._available():
             return {}
         try:
-            values = self._client.mget([self._prefix + d for d in device_ids])
+            values = cast(list[Any], self._client.mget([self._prefix + d for d in device_ids]))
         except self._errors as error:
             self._failed("MGET", error)
             return {}
@@ -215,7 +217,7 @@ class ValkeyCache:
                 continue
             try:
                 found[device_id] = decode_item(value)
-            except (ValueError, TypeError, KeyError):
+            except (ValueError, TypeError, KeyError, AttributeError):
                 # A value we did not write (or an older format): a miss, not an error.
                 logger.warning("ignoring unreadable cache entry for %s", device_id)
         return found
@@ -227,7 +229,7 @@ class ValkeyCache:
         for device_id, item in items.items():
             pipe.set(self._prefix + device_id, encode_item(item), ex=ttl_seconds)
         try:
-            pipe.execute()
+            pipe.execute()  # type: ignore[no-untyped-call]
         except self._errors as error:
             self._failed("SET", error)
             return 0

@@ -50,28 +50,30 @@ def _error_response(error: FleetError) -> Response[str]:
     return json_response(error.status, error_body(error), dict(error.headers))
 
 
+def _domain_error(error: FleetError) -> Response[str]:
+    logger.info("request refused", extra={"code": error.code, "status": error.status})
+    return _error_response(error)
+
+
+def _unknown_route(_: NotFoundError) -> Response[str]:
+    return _error_response(NotFound("no such route", "RouteNotFound"))
+
+
+def _unexpected(error: Exception) -> Response[str]:
+    mapped = as_fleet_error(error)
+    if mapped is not None:
+        logger.warning("request failed: %s", error)
+        return _error_response(mapped)
+    logger.exception("unexpected error")
+    return _error_response(FleetError("internal error", "InternalError"))
+
+
 def make_resolver() -> APIGatewayHttpResolver:
     """An HTTP API (payload 2.0) resolver whose every error is the project's JSON error."""
     app = APIGatewayHttpResolver()
-
-    @app.exception_handler(FleetError)
-    def _domain_error(error: FleetError) -> Response[str]:
-        logger.info("request refused", extra={"code": error.code, "status": error.status})
-        return _error_response(error)
-
-    @app.not_found
-    def _unknown_route(_: NotFoundError) -> Response[str]:
-        return _error_response(NotFound("no such route", "RouteNotFound"))
-
-    @app.exception_handler(Exception)
-    def _unexpected(error: Exception) -> Response[str]:
-        mapped = as_fleet_error(error)
-        if mapped is not None:
-            logger.warning("request failed: %s", error)
-            return _error_response(mapped)
-        logger.exception("unexpected error")
-        return _error_response(FleetError("internal error", "InternalError"))
-
+    app.exception_handler(FleetError)(_domain_error)
+    app.not_found(_unknown_route)
+    app.exception_handler(Exception)(_unexpected)
     return app
 
 

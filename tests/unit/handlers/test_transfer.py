@@ -1,0 +1,276 @@
+"""POST /devices/{deviceId}/transfer, driven through the handler with HTTP API v2 events."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+from dynabatch import BatchClient
+from fleet.runtime import get_runtime
+from handlers import loader, transfer
+
+from tests.unit.handlers.support import (
+    TABLE_NAMES,
+    FakeContext,
+    answer,
+    list_event,
+    seed,
+    throttle,
+    transfer_event,
+)
+
+
+def call(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return answer(transfer.handler(event, FakeContext()))
+
+
+def move(device_id: str, frm: str, to: str, key: str | None = None) -> tuple[int, dict[str, Any]]:
+    return call(transfer_event(device_id, {"fromUserId": frm, "toUserId": to}, caller=frm, key=key))
+
+
+def owners(batch: BatchClient) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """Every user's device set, and every device's ownerId, read consistently."""
+    users = batch.scan(TABLE_NAMES["users"], consistent_read=True)
+    devices = batch.scan(TABLE_NAMES["devices"], consistent_read=True)
+    return (
+        {u["userId"]: set(u.get("devices") or ()) for u in users},
+        {d["deviceId"]: d["ownerId"] for d in devices},
+    )
+
+
+def assert_exact(batch: BatchClient) -> None:
+    """Every device is in exactly one owner's set, the one its ownerId names."""
+    sets, owner_of = owners(batch)
+    for device_id, owner in owner_of.items():
+        holders = [user for user, devices in sets.items() if device_id in devices]
+        assert holders == [owner], f"{device_id} owned by {owner} but held by {holders}"
+
+
+def test_transfer_moves_the_device_between_the_sets(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1", "dev-2"], "user-0002": ["dev-3"]})
+
+    status, body = move("dev-1", "user-0001", "user-0002")
+
+    assert status == 200
+    assert body == {"deviceId": "dev-1", "ownerId": "user-0002", "previousOwnerId": "user-0001"}
+    sets, owner_of = owners(batch)
+    assert sets == {"user-0001": {"dev-2"}, "user-0002": {"dev-1", "dev-3"}}
+    assert owner_of["dev-1"] == "user-0002"
+
+
+def test_giving_away_the_last_device_and_receiving_a_first_one(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+
+    status, _ = move("dev-1", "user-0001", "user-0002")
+
+    assert status == 200
+    assert owners(batch)[0] == {"user-0001": set(), "user-0002": {"dev-1"}}
+
+
+def test_the_moved_device_is_dropped_from_the_cache(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+    loader.handler(list_event("user-0001"), FakeContext())  # caches dev-1
+    assert get_runtime().cache.get_many(["dev-1"])
+
+    move("dev-1", "user-0001", "user-0002")
+
+    assert get_runtime().cache.get_many(["dev-1"]) == {}
+    status, body = answer(loader.handler(list_event("user-0002"), FakeContext()))
+    assert status == 200 and body["devices"][0]["ownerId"] == "user-0002"
+
+
+def test_a_device_not_owned_by_from_user_is_409(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": ["dev-2"], "user-0003": []})
+
+    status, body = move("dev-2", "user-0001", "user-0003")
+
+    assert status == 409
+    assert body["error"]["code"] == "NotOwner"
+    assert_exact(batch)
+
+
+def test_unknown_device_is_404(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+
+    status, body = move("dev-404", "user-0001", "user-0002")
+
+    assert (status, body["error"]["code"]) == (404, "DeviceNotFound")
+
+
+def test_unknown_receiving_user_is_404_and_nothing_changes(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"]})
+
+    status, body = move("dev-1", "user-0001", "user-0404")
+
+    assert (status, body["error"]["code"]) == (404, "UserNotFound")
+    assert "user-0404" in body["error"]["message"]
+    assert owners(batch) == ({"user-0001": {"dev-1"}}, {"dev-1": "user-0001"})
+
+
+def test_unknown_giving_user_is_404(batch: BatchClient) -> None:
+    seed(batch, {"user-0002": []})
+
+    status, body = move("dev-1", "user-0404", "user-0002")
+
+    assert (status, body["error"]["code"]) == (404, "DeviceNotFound")
+
+
+def test_only_the_owner_may_transfer(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+    event = transfer_event(
+        "dev-1", {"fromUserId": "user-0001", "toUserId": "user-0002"}, caller="user-0002"
+    )
+
+    status, body = call(event)
+
+    assert (status, body["error"]["code"]) == (403, "NotYourDevice")
+    assert owners(batch)[1] == {"dev-1": "user-0001"}
+
+
+def test_no_caller_is_401(aws: Any) -> None:
+    event = transfer_event("dev-1", {"fromUserId": "a", "toUserId": "b"}, caller=None)
+
+    assert call(event)[0] == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("{not json", 400, "InvalidJson"),
+        ("", 400, "InvalidBody"),
+        ("[1, 2]", 400, "InvalidBody"),
+        ('"user-0002"', 400, "InvalidBody"),
+        ('{"fromUserId": "user-0001"}', 400, "MissingField"),
+        ('{"toUserId": "user-0002"}', 400, "MissingField"),
+        ('{"fromUserId": "user-0001", "toUserId": 7}', 400, "InvalidField"),
+        ('{"fromUserId": "user-0001", "toUserId": ""}', 400, "InvalidField"),
+        ('{"fromUserId": "user-0001", "toUserId": null}', 400, "InvalidField"),
+        ('{"fromUserId": "user-0001", "toUserId": ["user-0002"]}', 400, "InvalidField"),
+        ('{"fromUserId": "user-0001", "toUserId": "a b"}', 400, "InvalidField"),
+        ('{"fromUserId": "user-0001", "toUserId": "user-0002", "x": 1}', 400, "UnknownField"),
+        ('{"fromUserId": "user-0001", "toUserId": "user-0001"}', 400, "SameOwner"),
+        ("[" * 100_000, 413, "PayloadTooLarge"),
+        (json.dumps({"fromUserId": "user-0001", "toUserId": "u" * 20_000}), 413, "PayloadTooLarge"),
+        ("[" * 5000 + "]" * 5000, 400, "InvalidJson"),  # too deep to parse safely
+    ],
+)
+def test_bad_bodies_are_refused_with_a_code(
+    batch: BatchClient, body: str, status: int, code: str
+) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+
+    answer_status, answer_body = call(transfer_event("dev-1", body, caller="user-0001", raw=True))
+
+    assert (answer_status, answer_body["error"]["code"]) == (status, code)
+    assert "Traceback" not in answer_body["error"]["message"]
+    assert owners(batch)[1] == {"dev-1": "user-0001"}
+
+
+def test_a_base64_body_is_read_and_broken_base64_is_400(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+    event = transfer_event(
+        "dev-1", {"fromUserId": "user-0001", "toUserId": "user-0002"}, caller="user-0001"
+    )
+    broken = dict(event, body="***", isBase64Encoded=True)
+    import base64
+
+    good = dict(event, body=base64.b64encode(event["body"].encode()).decode(), isBase64Encoded=True)
+
+    assert call(broken)[1]["error"]["code"] == "InvalidBody"
+    assert call(good)[0] == 200
+
+
+def test_a_replay_with_the_same_key_returns_the_first_result(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+
+    first = move("dev-1", "user-0001", "user-0002", key="k-1")
+    again = move("dev-1", "user-0001", "user-0002", key="k-1")
+    without_key = move("dev-1", "user-0001", "user-0002")
+
+    assert first == again == (200, first[1])
+    assert without_key[0] == 409  # the device really did move once
+    assert_exact(batch)
+
+
+def test_a_key_reused_with_another_body_is_422(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1", "dev-2"], "user-0002": [], "user-0003": []})
+    assert move("dev-1", "user-0001", "user-0002", key="k-1")[0] == 200
+
+    status, body = move("dev-1", "user-0001", "user-0003", key="k-1")
+    other_device = move("dev-2", "user-0001", "user-0002", key="k-1")
+
+    assert (status, body["error"]["code"]) == (422, "IdempotencyKeyReused")
+    assert other_device[1]["error"]["code"] == "IdempotencyKeyReused"
+    assert owners(batch)[1] == {"dev-1": "user-0002", "dev-2": "user-0001"}
+
+
+def test_a_failed_transfer_is_not_replayed(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"]})
+    assert move("dev-1", "user-0001", "user-0002", key="k-9")[0] == 404
+    seed(batch, {"user-0002": []})  # the receiver now exists
+
+    assert move("dev-1", "user-0001", "user-0002", key="k-9")[0] == 200
+
+
+def test_a_malformed_idempotency_key_is_400(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+
+    status, body = move("dev-1", "user-0001", "user-0002", key="x" * 300)
+
+    assert (status, body["error"]["code"]) == (400, "InvalidIdempotencyKey")
+
+
+def test_throttling_past_the_budget_is_503_and_nothing_moves(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+    throttle(get_runtime().client, "TransactWriteItems")
+
+    response = transfer.handler(
+        transfer_event(
+            "dev-1", {"fromUserId": "user-0001", "toUserId": "user-0002"}, caller="user-0001"
+        ),
+        FakeContext(),
+    )
+
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "1"
+    assert owners(batch)[1] == {"dev-1": "user-0001"}
+
+
+def serialize_transactions(client: Any) -> None:
+    """Give moto the isolation DynamoDB has: moto applies a transaction's actions one by one
+    with no lock, so two threads could interleave inside one transaction. DynamoDB never
+    lets that happen; this lock restores that guarantee and nothing else."""
+    lock = threading.Lock()
+
+    def enter(**_: Any) -> None:
+        lock.acquire()
+
+    def leave(**_: Any) -> None:
+        lock.release()
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", enter)
+    client.meta.events.register("after-call.dynamodb.TransactWriteItems", leave)
+    client.meta.events.register("after-call-error.dynamodb.TransactWriteItems", leave)
+
+
+def test_concurrent_transfers_of_one_device_exactly_one_wins(batch: BatchClient) -> None:
+    receivers = [f"user-01{n:02d}" for n in range(6)]
+    seed(batch, {"user-0001": ["dev-1"], **{r: [] for r in receivers}})
+    serialize_transactions(get_runtime().client)
+    results: list[int] = []
+    start = threading.Barrier(len(receivers))
+
+    def attempt(receiver: str) -> None:
+        start.wait()
+        results.append(move("dev-1", "user-0001", receiver)[0])
+
+    threads = [threading.Thread(target=attempt, args=(r,)) for r in receivers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [200] + [409] * (len(receivers) - 1)
+    assert_exact(batch)
