@@ -1,0 +1,73 @@
+"""Cold start: what importing each handler costs over importing boto3 alone.
+
+Each sample is a fresh interpreter (``-X importtime`` off, bytecode cached as Lambda has
+it after the first load) timing ``import`` with ``perf_counter``; the figure is the median.
+A handler whose module is not there yet, or fails to import, is reported as such.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+__all__ = ["HANDLERS", "measure_cold_starts"]
+
+HANDLERS = ("handlers.loader", "handlers.transfer", "handlers.warmer", "handlers.sweeper")
+
+_PROBE = (
+    "import time, importlib, sys\n"
+    "t = time.perf_counter()\n"
+    "importlib.import_module(sys.argv[1])\n"
+    "print(time.perf_counter() - t)\n"
+)
+
+#: What a deployed function finds in its environment (names only; nothing is called).
+LAMBDA_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "cold-start-probe",
+    "AWS_SECRET_ACCESS_KEY": "cold-start-probe",
+    "DEVICES_TABLE": "devices",
+    "USERS_TABLE": "users",
+    "SESSIONS_TABLE": "sessions",
+    "IDEMPOTENCY_TABLE": "idempotency",
+    "POWERTOOLS_SERVICE_NAME": "device-fleet",
+    "POWERTOOLS_METRICS_NAMESPACE": "DeviceFleet",
+}
+
+
+def _sample(module: str) -> float:
+    env = {**os.environ, **LAMBDA_ENV}
+    # Lambda keeps the bytecode the package was built with: let the cache be written.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, module],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure_cold_starts(samples: int = 7, log: Any = print) -> dict[str, Any]:
+    """Median import seconds of boto3 and of each handler, and each handler's extra."""
+    _sample("boto3")  # first run writes bytecode caches; not counted
+    baseline = statistics.median(_sample("boto3") for _ in range(samples))
+    rows: list[dict[str, Any]] = [{"module": "boto3", "seconds": baseline, "extra": 0.0}]
+    log(f"  import boto3: {baseline * 1000:.0f} ms")
+    for module in ("dynabatch", *HANDLERS):
+        try:
+            _sample(module)
+            seconds = statistics.median(_sample(module) for _ in range(samples))
+        except subprocess.CalledProcessError as error:
+            reason = (error.stderr.strip().splitlines() or ["failed"])[-1]
+            rows.append({"module": module, "error": reason})
+            log(f"  import {module}: not measured ({reason})")
+            continue
+        rows.append({"module": module, "seconds": seconds, "extra": seconds - baseline})
+        log(f"  import {module}: {seconds * 1000:.0f} ms (+{(seconds - baseline) * 1000:.0f} ms)")
+    return {"samples": samples, "modules": rows}

@@ -1,0 +1,249 @@
+"""The ways to read and write many DynamoDB items that the benchmark puts side by side.
+
+Each is written the way its documentation shows it, with the retry loop a careful user
+adds where the library has none. All get the same plain-Python items and keys and are
+built once per endpoint, so every measured run is warm (pools open, code imported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import dynabatch
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+
+__all__ = ["METHODS", "Method", "build_methods"]
+
+Item = dict[str, Any]
+Key = Mapping[str, Any]
+
+GET_CHUNK = dynabatch.MAX_GET_KEYS
+WRITE_CHUNK = dynabatch.MAX_WRITE_ITEMS
+
+
+class Method:
+    """One way of doing the work. ``concurrency`` is requests in flight it aims for."""
+
+    name = ""
+    concurrency = 1
+
+    def read(self, table: str, keys: Sequence[Key]) -> int:
+        """Read ``keys``; return how many items came back."""
+        raise NotImplementedError
+
+    def write(self, table: str, items: Sequence[Item]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release threads and connections."""
+
+    def clients(self) -> list[Any]:
+        """The botocore clients this method sends through (for the CPU probe's transport)."""
+        raise NotImplementedError
+
+
+def _chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [seq[i : i + size] for i in range(0, len(seq), size)]
+
+
+class OneCall(Method):
+    """One GetItem / PutItem per item, as most code starts out."""
+
+    name = "one call per item"
+
+    def __init__(self, endpoint: str) -> None:
+        self.resource = boto3.session.Session().resource("dynamodb", endpoint_url=endpoint)
+
+    def clients(self) -> list[Any]:
+        return [self.resource.meta.client]
+
+    def read(self, table: str, keys: Sequence[Key]) -> int:
+        handle = self.resource.Table(table)
+        return sum("Item" in handle.get_item(Key=dict(key)) for key in keys)
+
+    def write(self, table: str, items: Sequence[Item]) -> None:
+        handle = self.resource.Table(table)
+        for item in items:
+            handle.put_item(Item=item)
+
+
+class Boto3Batch(Method):
+    """boto3's resource layer: ``Table.batch_writer()`` and ``batch_get_item``."""
+
+    name = "boto3 batch_writer / batch_get_item"
+
+    def __init__(self, endpoint: str) -> None:
+        self.resource = boto3.session.Session().resource("dynamodb", endpoint_url=endpoint)
+
+    def clients(self) -> list[Any]:
+        return [self.resource.meta.client]
+
+    def read(self, table: str, keys: Sequence[Key]) -> int:
+        found = 0
+        for chunk in _chunks(keys, GET_CHUNK):
+            request: dict[str, Any] = {table: {"Keys": list(chunk)}}
+            # boto3 has no batch-get helper: this is the loop its documentation shows.
+            while request:
+                response = self.resource.batch_get_item(RequestItems=request)
+                found += len(response["Responses"].get(table, ()))
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def write(self, table: str, items: Sequence[Item]) -> None:
+        with self.resource.Table(table).batch_writer() as writer:
+            for item in items:
+                writer.put_item(Item=item)
+
+
+class ThreadPool10(Method):
+    """A hand-rolled ThreadPoolExecutor(10) over client batch calls, as blog posts show."""
+
+    name = "ThreadPoolExecutor(10)"
+    concurrency = 10
+
+    def __init__(self, endpoint: str) -> None:
+        config = Config(max_pool_connections=self.concurrency)
+        self.client = boto3.session.Session().client(
+            "dynamodb", endpoint_url=endpoint, config=config
+        )
+        self.pool = ThreadPoolExecutor(self.concurrency)
+        self.serialize = TypeSerializer().serialize
+        self.deserialize = TypeDeserializer().deserialize
+
+    def clients(self) -> list[Any]:
+        return [self.client]
+
+    def _get(self, table: str, keys: Sequence[Key]) -> list[Item]:
+        wire = [{k: self.serialize(v) for k, v in key.items()} for key in keys]
+        request: dict[str, Any] = {table: {"Keys": wire}}
+        items: list[Item] = []
+        while request:
+            response = self.client.batch_get_item(RequestItems=request)
+            for raw in response["Responses"].get(table, ()):
+                items.append({k: self.deserialize(v) for k, v in raw.items()})
+            request = response.get("UnprocessedKeys") or {}
+        return items
+
+    def _put(self, table: str, items: Sequence[Item]) -> None:
+        requests = [
+            {"PutRequest": {"Item": {k: self.serialize(v) for k, v in item.items()}}}
+            for item in items
+        ]
+        pending: dict[str, Any] = {table: requests}
+        while pending:
+            pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+
+    def read(self, table: str, keys: Sequence[Key]) -> int:
+        futures = [self.pool.submit(self._get, table, c) for c in _chunks(keys, GET_CHUNK)]
+        return sum(len(f.result()) for f in futures)
+
+    def write(self, table: str, items: Sequence[Item]) -> None:
+        futures = [self.pool.submit(self._put, table, c) for c in _chunks(items, WRITE_CHUNK)]
+        for future in futures:
+            future.result()
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+class PynamoDB(Method):
+    """PynamoDB's ``Model.batch_get`` and ``Model.batch_write()``."""
+
+    name = "PynamoDB"
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.models: dict[str, Any] = {}
+
+    def model(self, table: str) -> Any:
+        if table not in self.models:
+            from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+            from pynamodb.models import Model
+
+            meta = type(
+                "Meta",
+                (),
+                {"table_name": table, "host": self.endpoint, "region": "us-east-1"},
+            )
+            self.models[table] = type(
+                "BenchDevice",
+                (Model,),
+                {
+                    "Meta": meta,
+                    "deviceId": UnicodeAttribute(hash_key=True),
+                    "ownerId": UnicodeAttribute(),
+                    "name": UnicodeAttribute(),
+                    "state": UnicodeAttribute(),
+                    "lastUpdate": NumberAttribute(),
+                    "firmware": UnicodeAttribute(),
+                },
+            )
+        return self.models[table]
+
+    def clients(self) -> list[Any]:
+        return [model._get_connection().connection.client for model in self.models.values()]
+
+    def read(self, table: str, keys: Sequence[Key]) -> int:
+        model = self.model(table)
+        return sum(1 for _ in model.batch_get([key["deviceId"] for key in keys]))
+
+    def write(self, table: str, items: Sequence[Item]) -> None:
+        model = self.model(table)
+        with model.batch_write() as batch:
+            for item in items:
+                batch.save(model(**item))
+
+
+class Dynabatch(Method):
+    """This project's batch layer, as the functions use it."""
+
+    name = "dynabatch"
+    concurrency = dynabatch.DEFAULT_CONCURRENCY
+
+    def __init__(self, endpoint: str) -> None:
+        # make_client() takes the endpoint from botocore's settings, which the harness sets
+        # per endpoint: pass it the same way so the pool is sized as make_client sizes it.
+        client = boto3.session.Session().client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            config=Config(
+                max_pool_connections=self.concurrency,
+                retries={"mode": "standard", "max_attempts": 3},
+                tcp_keepalive=True,
+            ),
+        )
+        self.batch = dynabatch.BatchClient(
+            client,
+            concurrency=self.concurrency,
+            key_schemas={"devices": ("deviceId",), "sessions": ("sessionId",)},
+        )
+
+    def clients(self) -> list[Any]:
+        return [self.batch.client]
+
+    def read(self, table: str, keys: Sequence[Key]) -> int:
+        return len(self.batch.get_items({table: keys}).items.get(table, ()))
+
+    def write(self, table: str, items: Sequence[Item]) -> None:
+        self.batch.put_items(table, items)
+
+    def close(self) -> None:
+        self.batch.close()
+
+
+METHODS: dict[str, Callable[[str], Method]] = {
+    "one-call": OneCall,
+    "boto3": Boto3Batch,
+    "threadpool10": ThreadPool10,
+    "pynamodb": PynamoDB,
+    "dynabatch": Dynabatch,
+}
+
+
+def build_methods(endpoint: str, names: Sequence[str]) -> dict[str, Method]:
+    """One instance of each named method, all talking to ``endpoint``."""
+    return {name: METHODS[name](endpoint) for name in names}

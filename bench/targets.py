@@ -1,0 +1,134 @@
+"""The targets of issue 7, read off the figures of one run (never asserted in a test)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .runner import Figure
+
+__all__ = ["check_targets"]
+
+
+def _find(
+    figures: Sequence[Figure], mode: str, latency: float, workload: str, method: str
+) -> Figure | None:
+    for f in figures:
+        if (f.mode, f.latency_ms, f.workload, f.method) == (mode, latency, workload, method):
+            return f if f.measured else None
+    return None
+
+
+def _verdict(name: str, met: bool | None, detail: str) -> dict[str, Any]:
+    status = "not measured" if met is None else ("met" if met else "MISSED")
+    return {"target": name, "status": status, "detail": detail}
+
+
+def _device_list(figures: Sequence[Figure], mode: str) -> dict[str, Any]:
+    name = f"device list of 50 at L=20 ({mode}): >= 10x one GetItem per device, <= 1.3x floor"
+    ours = _find(figures, mode, 20, "read50", "dynabatch")
+    single = _find(figures, mode, 20, "read50", "one-call")
+    if ours is None or single is None:
+        return _verdict(name, None, "")
+    speedup = single.seconds / ours.seconds
+    to_floor = ours.seconds / ours.floor if ours.floor else math.nan
+    return _verdict(
+        name,
+        speedup >= 10 and to_floor <= 1.3,
+        f"{speedup:.1f}x faster than one call per item; {to_floor:.2f}x the floor "
+        f"({ours.seconds * 1000:.1f} ms vs {ours.floor * 1000:.0f} ms)",
+    )
+
+
+def _bulk_write(figures: Sequence[Figure]) -> dict[str, Any]:
+    name = (
+        "10,000 writes at L=20 (client-bound): >= 8x batch_writer, <= 1.5x floor, "
+        "ahead of ThreadPoolExecutor(10)"
+    )
+    ours = _find(figures, "client-bound", 20, "write10000", "dynabatch")
+    writer = _find(figures, "client-bound", 20, "write10000", "boto3")
+    pool = _find(figures, "client-bound", 20, "write10000", "threadpool10")
+    if ours is None or writer is None or pool is None:
+        return _verdict(name, None, "")
+    speedup = writer.seconds / ours.seconds
+    to_floor = ours.seconds / ours.floor
+    ahead = pool.seconds / ours.seconds
+    return _verdict(
+        name,
+        speedup >= 8 and to_floor <= 1.5 and ahead > 1,
+        f"{speedup:.1f}x faster than batch_writer; {to_floor:.2f}x the floor "
+        f"({ours.seconds * 1000:.0f} ms vs {ours.floor * 1000:.0f} ms); "
+        f"{ahead:.2f}x faster than ThreadPoolExecutor(10)",
+    )
+
+
+def _cpu(cpu_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    verdicts = []
+    by = {(r["method"], r["workload"]): r["cpu_us_per_item"] for r in cpu_rows}
+    for workload, kind in (("write10000", "written"), ("read1000", "read")):
+        name = f"client CPU per item {kind} ({workload}, no network): <= 30 µs and below boto3's"
+        ours, boto = by.get(("dynabatch", workload)), by.get(("boto3", workload))
+        if ours is None or boto is None:
+            verdicts.append(_verdict(name, None, ""))
+            continue
+        verdicts.append(
+            _verdict(
+                name,
+                ours <= 30 and ours < boto,
+                f"dynabatch {ours:.1f} µs/item, boto3 {boto:.1f} µs/item "
+                f"({ours / 30:.1f}x the 30 µs budget, {ours / boto:.2f}x boto3)",
+            )
+        )
+    return verdicts
+
+
+def _sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    verdicts = []
+    for what in dict.fromkeys(r["what"] for r in rows):
+        peaks = {r["n"]: r["peak_bytes"] for r in rows if r["what"] == what}
+        name = f"sweep ({what}): peak memory flat within 10% from 10,000 to 100,000"
+        if 10_000 not in peaks or 100_000 not in peaks:
+            verdicts.append(_verdict(name, None, ""))
+            continue
+        growth = peaks[100_000] / peaks[10_000]
+        verdicts.append(
+            _verdict(
+                name,
+                growth <= 1.10,
+                f"{peaks[10_000] / 1e6:.2f} MB -> {peaks[100_000] / 1e6:.2f} MB "
+                f"({(growth - 1) * 100:+.0f}%)",
+            )
+        )
+    return verdicts
+
+
+def _cold(cold: dict[str, Any] | None) -> list[dict[str, Any]]:
+    verdicts = []
+    for row in (cold or {}).get("modules", []):
+        if not row["module"].startswith("handlers."):
+            continue
+        name = f"cold start {row['module']}: <= 100 ms over boto3 alone"
+        if "error" in row:
+            verdicts.append(_verdict(name, None, row["error"]))
+        else:
+            extra = row["extra"] * 1000
+            verdicts.append(_verdict(name, extra <= 100, f"+{extra:.0f} ms"))
+    return verdicts
+
+
+def check_targets(
+    figures: Sequence[Figure],
+    cpu_rows: Sequence[dict[str, Any]],
+    sweep_rows: Sequence[dict[str, Any]],
+    cold: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """One verdict per target: ``met``, ``MISSED`` (by how much in ``detail``), ``not measured``."""
+    return [
+        _device_list(figures, "client-bound"),
+        _device_list(figures, "moto"),
+        _bulk_write(figures),
+        *_cpu(cpu_rows),
+        *_sweep(sweep_rows),
+        *_cold(cold),
+    ]
