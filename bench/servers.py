@@ -54,14 +54,21 @@ class Endpoint:
 
     ``url`` is where the measured clients connect; ``server_url`` reaches the server
     directly, for counters and correctness checks that must not pay the emulated latency.
+    ``unprocessed_every``: the responder leaves every n-th item unprocessed (0: none).
     """
 
-    def __init__(self, mode: str, latency_ms: float) -> None:
+    def __init__(self, mode: str, latency_ms: float, unprocessed_every: int = 0) -> None:
         self.mode = mode
         self.latency_ms = latency_ms
         self.proxy: ServerProcess | None = None
         if mode == "client-bound":
-            self.server = ServerProcess("responder", "--latency-ms", str(latency_ms))
+            self.server = ServerProcess(
+                "responder",
+                "--latency-ms",
+                str(latency_ms),
+                "--unprocessed-every",
+                str(unprocessed_every),
+            )
         elif mode == "moto":
             self.server = ServerProcess("moto")
             if latency_ms:

@@ -1,0 +1,119 @@
+"""Smoke test of the benchmark harness: its servers count right and every item arrives.
+
+No timing is asserted here, ever: the numbers belong to ``make bench``, read by people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from bench.methods import build_methods
+from bench.report import markdown_table
+from bench.runner import Plan, run_plan
+from bench.servers import Endpoint
+from bench.sweep import measure_sweeps
+from bench.workloads import DEVICE_TABLE, Workload, device, device_key
+
+
+@pytest.fixture(autouse=True)
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "bench-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "bench-test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+
+
+@pytest.fixture
+def responder() -> Iterator[Endpoint]:
+    with Endpoint("client-bound", 0) as endpoint:
+        yield endpoint
+
+
+def test_responder_counts_every_request_and_stores_every_item_sent(responder: Endpoint) -> None:
+    methods = build_methods(responder.url, ["boto3", "dynabatch"])
+    try:
+        responder.reset()
+        methods["dynabatch"].write(DEVICE_TABLE, [device(i) for i in range(110)])
+        stats = responder.stats()
+        assert stats["stored"] == {DEVICE_TABLE: 110}
+        assert stats["requests"] == {"BatchWriteItem": 5}  # ceil(110 / 25)
+        assert stats["max_in_flight"] <= 5
+
+        responder.reset()
+        found = methods["boto3"].read(DEVICE_TABLE, [device_key(i) for i in range(150)])
+        stats = responder.stats()
+        assert found == 150
+        assert stats["requests"] == {"BatchGetItem": 2}  # ceil(150 / 100)
+        assert stats["items_read"] == 150
+    finally:
+        for method in methods.values():
+            method.close()
+
+
+def test_unprocessed_items_on_demand_are_retried_until_stored() -> None:
+    with Endpoint("client-bound", 0, unprocessed_every=7) as endpoint:
+        methods = build_methods(endpoint.url, ["dynabatch", "threadpool10"])
+        for name, method in methods.items():
+            endpoint.reset()
+            method.write(DEVICE_TABLE, [device(i) for i in range(100)])
+            stats = endpoint.stats()
+            assert stats["stored"] == {DEVICE_TABLE: 100}, name
+            assert stats["unprocessed"] > 0
+            assert stats["requests"]["BatchWriteItem"] > 4  # the leftovers cost more requests
+            method.close()
+
+
+def test_delay_proxy_in_front_of_moto_keeps_every_item_and_counts_requests() -> None:
+    with Endpoint("moto", 5) as endpoint:
+        direct = boto3.client("dynamodb", endpoint_url=endpoint.server_url)
+        direct.create_table(
+            TableName=DEVICE_TABLE,
+            KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "deviceId", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        assert endpoint.url != endpoint.server_url  # the clients go through the proxy
+        methods = build_methods(endpoint.url, ["dynabatch", "pynamodb"])
+        endpoint.reset()
+        methods["pynamodb"].write(DEVICE_TABLE, [device(i) for i in range(60)])
+        assert endpoint.stats()["requests"] == {"BatchWriteItem": 3}
+        assert direct.scan(TableName=DEVICE_TABLE, Select="COUNT")["Count"] == 60
+
+        endpoint.reset()
+        assert methods["dynabatch"].read(DEVICE_TABLE, [device_key(i) for i in range(60)]) == 60
+        assert endpoint.stats()["requests"] == {"BatchGetItem": 1}
+        for method in methods.values():
+            method.close()
+
+
+def test_a_tiny_plan_measures_every_method_side_by_side() -> None:
+    plan = Plan(
+        modes=["client-bound"],
+        latencies={"client-bound": [0]},
+        workloads={"client-bound": [Workload("write30", "write", 30)]},
+        methods=["one-call", "boto3", "threadpool10", "pynamodb", "dynabatch"],
+        repeats=3,
+    )
+    figures = run_plan(plan, log=lambda _: None)
+    assert [f.method for f in figures] == plan.methods
+    assert {f.method: f.requests for f in figures} == {
+        "one-call": 30,
+        "boto3": 2,
+        "threadpool10": 2,
+        "pynamodb": 2,
+        "dynabatch": 2,
+    }
+    assert "dynabatch" in markdown_table(figures)
+
+
+def test_sweep_deletes_every_expired_session_in_its_own_process() -> None:
+    rows = measure_sweeps([300], ["keys", "sweeper"], log=lambda _: None)
+    assert [(r["what"], r["deleted"], r["removed"]) for r in rows] == [
+        ("keys", 300, 300),
+        ("sweeper", 300, 300),
+    ]
+    assert all(r["peak_bytes"] > 0 for r in rows)
