@@ -8,6 +8,7 @@ A handler whose module is not there yet, or fails to import, is reported as such
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -53,9 +54,41 @@ def _sample(module: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def _import_times(module: str) -> dict[str, int]:
+    """Self time (µs) of every module ``import module`` loads, from ``-X importtime``."""
+    env = {**os.environ, **LAMBDA_ENV}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    times: dict[str, int] = {}
+    for line in out.stderr.splitlines():
+        match = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
+        if match:
+            times[match.group(2)] = int(match.group(1))
+    return times
+
+
+def heaviest_extras(module: str, baseline: dict[str, int], top: int = 5) -> list[list[Any]]:
+    """The top-level packages ``module`` imports beyond boto3, heaviest first (ms)."""
+    by_package: dict[str, int] = {}
+    for name, micros in _import_times(module).items():
+        if name not in baseline:
+            package = name.split(".")[0]
+            by_package[package] = by_package.get(package, 0) + micros
+    ranked = sorted(by_package.items(), key=lambda kv: -kv[1])[:top]
+    return [[package, round(micros / 1000, 1)] for package, micros in ranked]
+
+
 def measure_cold_starts(samples: int = 7, log: Any = print) -> dict[str, Any]:
     """Median import seconds of boto3 and of each handler, and each handler's extra."""
     _sample("boto3")  # first run writes bytecode caches; not counted
+    boto3_imports = _import_times("boto3")
     baseline = statistics.median(_sample("boto3") for _ in range(samples))
     rows: list[dict[str, Any]] = [{"module": "boto3", "seconds": baseline, "extra": 0.0}]
     log(f"  import boto3: {baseline * 1000:.0f} ms")
@@ -68,6 +101,14 @@ def measure_cold_starts(samples: int = 7, log: Any = print) -> dict[str, Any]:
             rows.append({"module": module, "error": reason})
             log(f"  import {module}: not measured ({reason})")
             continue
-        rows.append({"module": module, "seconds": seconds, "extra": seconds - baseline})
+        heaviest = heaviest_extras(module, boto3_imports)
+        rows.append(
+            {
+                "module": module,
+                "seconds": seconds,
+                "extra": seconds - baseline,
+                "heaviest": heaviest,
+            }
+        )
         log(f"  import {module}: {seconds * 1000:.0f} ms (+{(seconds - baseline) * 1000:.0f} ms)")
     return {"samples": samples, "modules": rows}

@@ -144,13 +144,18 @@ def _sweep_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def _cold_table(cold: dict[str, Any]) -> str:
     out = (
-        f"| module | import ms (median of {cold['samples']}) | over boto3 alone |\n|---|--:|--:|\n"
+        f"| module | import ms (median of {cold['samples']}) | over boto3 alone "
+        "| heaviest imports beyond boto3 (self ms, one -X importtime run) |\n|---|--:|--:|---|\n"
     )
     for r in cold["modules"]:
         if "error" in r:
-            out += f"| {r['module']} | not measured: {r['error']} | |\n"
+            out += f"| {r['module']} | not measured: {r['error']} | | |\n"
         else:
-            out += f"| {r['module']} | {r['seconds'] * 1000:.0f} | {r['extra'] * 1000:+.0f} |\n"
+            heavy = ", ".join(f"{name} {ms:g}" for name, ms in r.get("heaviest", []))
+            out += (
+                f"| {r['module']} | {r['seconds'] * 1000:.0f} | {r['extra'] * 1000:+.0f} "
+                f"| {heavy} |\n"
+            )
     return out
 
 
