@@ -41,12 +41,15 @@ class Runtime:
     cache: DeviceCache
     _batches: dict[str, BatchClient] = field(default_factory=dict)
     _services: dict[str, Any] = field(default_factory=dict)
+    # The local stack runs several functions in one process, on several threads.
+    _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def service(self, name: str, factory: Callable[[Runtime], T]) -> T:
         """The service ``name``, built by ``factory`` on first use and kept after."""
-        if name not in self._services:
-            self._services[name] = factory(self)
-        return cast(T, self._services[name])
+        with self._guard:
+            if name not in self._services:
+                self._services[name] = factory(self)
+            return cast(T, self._services[name])
 
     def batch(self, kind: str = "api") -> BatchClient:
         """The batch client for ``"api"`` work (short retry budget) or ``"bulk"`` work."""
@@ -58,8 +61,8 @@ class Runtime:
                 metrics=metrics,
                 key_schemas=self.settings.key_schemas(),
             )
-            self._batches[kind] = batch
-        return batch
+            self._batches.setdefault(kind, batch)
+        return self._batches[kind]
 
 
 _lock = threading.Lock()

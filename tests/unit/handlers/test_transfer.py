@@ -274,3 +274,48 @@ def test_concurrent_transfers_of_one_device_exactly_one_wins(batch: BatchClient)
 
     assert sorted(results) == [200] + [409] * (len(receivers) - 1)
     assert_exact(batch)
+
+
+def test_a_second_request_with_a_key_in_progress_is_409(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+    client = get_runtime().client
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(**_: Any) -> None:
+        inside.set()
+        release.wait(timeout=10)
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", hold)
+    first: list[tuple[int, dict[str, Any]]] = []
+    thread = threading.Thread(
+        target=lambda: first.append(move("dev-1", "user-0001", "user-0002", key="k-slow"))
+    )
+    thread.start()
+    assert inside.wait(timeout=10)
+
+    status, body = move("dev-1", "user-0001", "user-0002", key="k-slow")
+    release.set()
+    thread.join()
+
+    assert (status, body["error"]["code"]) == (409, "RequestInProgress")
+    assert first[0][0] == 200
+    assert move("dev-1", "user-0001", "user-0002", key="k-slow") == first[0]
+
+
+def test_batch_layer_metrics_land_in_the_functions_namespace(
+    batch: BatchClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+    capsys.readouterr()
+
+    move("dev-1", "user-0001", "user-0002")
+
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = {
+        (directive["Namespace"], metric["Name"])
+        for blob in blobs
+        for directive in blob["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    assert ("DeviceFleet", "TransactWriteItemsRequests") in names
+    assert ("DeviceFleet", "DevicesTransferred") in names
