@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
@@ -34,10 +35,12 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 def _json_default(value: Any) -> Any:
     # Device items come from DynamoDB: numbers are Decimal, sets are sets.
-    from decimal import Decimal
-
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        if value == value.to_integral_value():
+            return int(value)
+        as_float = float(value)
+        # A number a double cannot hold exactly goes out as a string rather than altered.
+        return as_float if Decimal(repr(as_float)) == value else str(value)
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=str)
     if isinstance(value, (bytes, bytearray)):

@@ -37,7 +37,7 @@ def count_calls(client: Any) -> dict[str, int]:
 
 
 def test_lists_every_device_of_the_caller_with_two_round_trips(batch: BatchClient) -> None:
-    ids = [f"dev-{n:03d}" for n in range(50)]
+    ids = [f"dev-{n:03d}" for n in range(100)]
     seed(batch, {"user-0001": ids, "user-0002": ["dev-900"]})
     calls = count_calls(get_runtime().client)
 
@@ -46,10 +46,10 @@ def test_lists_every_device_of_the_caller_with_two_round_trips(batch: BatchClien
     assert status == 200
     assert [d["deviceId"] for d in body["devices"]] == sorted(ids)
     assert body["devices"][0] == device("dev-000", "user-0001")
-    assert body["count"] == 50
+    assert body["count"] == 100
     assert body["missing"] == []
     assert body["nextCursor"] is None
-    # One read of the user, one BatchGetItem round for the 50 devices.
+    # One read of the user, one BatchGetItem round for the 100 devices.
     assert calls == {"BatchGetItem": 2}
 
 
@@ -71,6 +71,30 @@ def test_projection_keeps_the_asked_fields_and_the_id(batch: BatchClient) -> Non
 
     assert status == 200
     assert body["devices"] == [{"deviceId": "dev-1", "name": "lamp dev-1", "battery": 87.5}]
+
+
+def test_numbers_sets_and_binary_come_out_as_json_without_loss(batch: BatchClient) -> None:
+    seed(
+        batch,
+        {"user-0001": ["dev-1"]},
+        count=Decimal(42),
+        ratio=Decimal("0.1"),
+        serial=Decimal("12345678901234567890.000000000001"),
+        tags={"b", "a"},
+        blob=b"\x00\x01",
+    )
+
+    status, body = call(list_event("user-0001", fields="count,ratio,serial,tags,blob"))
+
+    assert status == 200
+    assert body["devices"][0] == {
+        "deviceId": "dev-1",
+        "count": 42,
+        "ratio": 0.1,
+        "serial": "12345678901234567890.000000000001",
+        "tags": ["a", "b"],
+        "blob": "AAE=",
+    }
 
 
 def test_pages_follow_next_cursor_to_the_end(batch: BatchClient) -> None:
