@@ -150,14 +150,14 @@ class Warmer:
         """Warm ``target``; returns the counts the function answers with."""
         started = time.perf_counter()
         now = int(time.time()) if now is None else now
-        report: dict[str, Any] = {"source": target.source, "users": 0, "sessionsRead": 0}
+        report: dict[str, Any] = {"source": target.source, "users": 0, "sessions_read": 0}
         if target.device_ids is not None:
             device_ids = list(target.device_ids)
         else:
             if target.user_ids is not None:
                 user_ids: set[str] | tuple[str, ...] = target.user_ids
             else:
-                user_ids, report["sessionsRead"] = self.live_user_ids(now)
+                user_ids, report["sessions_read"] = self.live_user_ids(now)
             report["users"] = len(user_ids)
             device_ids = self.device_ids_of(user_ids)
         loaded, warmed, missing, unprocessed = self._load_into_cache(device_ids)
@@ -167,7 +167,7 @@ class Warmer:
             warmed=warmed,
             missing=missing,
             unprocessed=unprocessed,
-            tookMs=round((time.perf_counter() - started) * 1000.0, 1),
+            took_ms=round((time.perf_counter() - started) * 1000.0, 1),
         )
         return report
 
