@@ -252,11 +252,16 @@ def answer(response: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     return response["statusCode"], json.loads(response["body"])
 
 
-def throttle(client: Any, operation: str) -> list[int]:
-    """Make every ``operation`` call throttled, as DynamoDB would; returns a call counter."""
+def throttle(client: Any, operation: str, times: int | None = None) -> list[int]:
+    """Throttle ``operation`` calls as DynamoDB would: every one, or the first ``times``.
+
+    Returns a counter of the calls refused.
+    """
     calls = [0]
 
-    def refuse(**_: Any) -> tuple[Any, dict[str, Any]]:
+    def refuse(**_: Any) -> tuple[Any, dict[str, Any]] | None:
+        if times is not None and calls[0] >= times:
+            return None  # let it through to moto
         calls[0] += 1
         error = {
             "Error": {

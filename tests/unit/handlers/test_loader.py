@@ -205,6 +205,15 @@ def test_throttling_past_the_retry_budget_is_503_with_retry_after(batch: BatchCl
     assert calls[0] == get_runtime().batch("api").retry.max_attempts
 
 
+def test_throttling_within_the_retry_budget_is_absorbed(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1", "dev-2"]})
+    calls = throttle(get_runtime().client, "BatchGetItem", times=2)
+
+    status, body = call(list_event("user-0001"))
+
+    assert (status, body["count"], calls[0]) == (200, 2, 2)
+
+
 def test_an_unknown_route_is_a_json_404(aws: Any) -> None:
     event = list_event("user-0001")
     event["rawPath"] = "/users/user-0001/gadgets"

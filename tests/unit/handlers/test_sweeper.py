@@ -15,7 +15,7 @@ from fleet.sweeper import Sweeper
 from fleet.tables import EXPIRY_SHARDS
 from handlers import sweeper
 
-from tests.unit.handlers.support import TABLE_NAMES, FakeContext, scheduled_event
+from tests.unit.handlers.support import TABLE_NAMES, FakeContext, scheduled_event, throttle
 
 SESSIONS = TABLE_NAMES["sessions"]
 
@@ -160,6 +160,17 @@ def test_overlapping_runs_delete_each_expired_session_and_nothing_else(
         thread.join()
 
     assert len(reports) == 2
+    assert stored(batch) == alive
+
+
+def test_throttled_deletes_are_retried_and_nothing_is_lost(batch: BatchClient) -> None:
+    _, alive = make_sessions(batch, expired=80, live=10)
+    refused = throttle(get_runtime().client, "BatchWriteItem", times=3)
+
+    report = sweeper.handler(scheduled_event(), FakeContext())
+
+    assert refused[0] == 3
+    assert (report["deleted"], report["unprocessed"]) == (80, 0)
     assert stored(batch) == alive
 
 
