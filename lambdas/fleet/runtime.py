@@ -27,9 +27,11 @@ __all__ = ["Runtime", "get_runtime", "reset_runtime", "API_RETRY", "BULK_RETRY"]
 
 #: Requests answer within API Gateway's 30 s: a short budget, then 503 + Retry-After.
 API_RETRY = RetryPolicy(max_attempts=5, base_delay=0.02, max_delay=0.4, deadline=2.0)
-#: Scheduled work has minutes and its own time check: the layer's default budget, no
-#: deadline (a deadline counts from the start of a call, and a sweep streams for minutes).
-BULK_RETRY = RetryPolicy()
+#: Scheduled work streams for minutes, so no deadline (it counts from the start of a call);
+#: instead a bounded total wait: at most 0.1 + 0.2 + 0.4 + 0.8 + 1.6 = 3.1 s of backoff per
+#: item, well inside the sweeper's default 10 s safety margin. What is still unprocessed
+#: is reported and picked up by the next run.
+BULK_RETRY = RetryPolicy(max_attempts=6, base_delay=0.05, max_delay=2.0)
 
 
 @dataclass
