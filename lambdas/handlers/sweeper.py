@@ -17,7 +17,7 @@ def _sweeper(runtime: Runtime) -> Sweeper:
     return Sweeper(runtime.batch("bulk"), runtime.settings.table_name(SESSIONS))
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
