@@ -52,18 +52,21 @@ def package_dir(name: str) -> Path:
 
 @jsii.implements(ILocalBundling)
 class LayerBundler:
-    """Copies ``packages`` into ``<output>/python/`` as a Lambda layer expects."""
+    """Copies package directories into ``<output>/python/`` as a Lambda layer expects.
 
-    def __init__(self, packages: tuple[str, ...]) -> None:
-        self.packages = packages
+    ``sources`` maps each package name to its directory (see :func:`package_dir`).
+    """
+
+    def __init__(self, sources: dict[str, Path]) -> None:
+        self.sources = sources
 
     def try_bundle(self, output_dir: str, *_args: Any, **_kwargs: Any) -> bool:
         # jsii passes the BundlingOptions positionally or as keywords depending on the
         # runtime version; they hold nothing this copy needs.
         target = Path(output_dir) / "python"
         target.mkdir(parents=True, exist_ok=True)
-        for name in self.packages:
-            shutil.copytree(package_dir(name), target / name, ignore=_COPY_IGNORE)
+        for name, source in self.sources.items():
+            shutil.copytree(source, target / name, ignore=_COPY_IGNORE)
         return True
 
 
@@ -80,7 +83,7 @@ def layer_code() -> lambda_.Code:
         bundling=BundlingOptions(
             # Never pulled: the local bundler always succeeds. CDK requires an image anyway.
             image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
-            local=LayerBundler(packages),
+            local=LayerBundler({name: package_dir(name) for name in packages}),
         ),
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,13 +70,13 @@ def _synth(context: Mapping[str, Any], outdir: Path) -> Synth:
 
 
 @pytest.fixture(scope="session")
-def default_synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
-    yield _synth(DEFAULT_CONTEXT, tmp_path_factory.mktemp("cdk-default"))
+def default_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return _synth(DEFAULT_CONTEXT, tmp_path_factory.mktemp("cdk-default"))
 
 
 @pytest.fixture(scope="session")
-def prod_synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
-    yield _synth(PROD_CONTEXT, tmp_path_factory.mktemp("cdk-prod"))
+def prod_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return _synth(PROD_CONTEXT, tmp_path_factory.mktemp("cdk-prod"))
 
 
 @pytest.fixture(scope="session", params=["default", "prod"])
