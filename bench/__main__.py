@@ -155,7 +155,26 @@ def main(argv: list[str] | None = None) -> int:
     if figures:
         report.plot(args.out / "latest.png", figures, _title(machine))
     print(f"wrote {args.out}/latest.md, latest.json, latest.png in {machine['seconds']:.0f} s")
+    if not args.only and args.out.resolve() == RESULTS:
+        _update_docs(text)
     return 0
+
+
+def _update_docs(text: str) -> None:
+    """Put the latest results between the markers of docs/bench.md, if it has them."""
+    docs = RESULTS.parent.parent / "docs" / "bench.md"
+    start, end = "<!-- bench:latest:start -->", "<!-- bench:latest:end -->"
+    try:
+        current = docs.read_text()
+    except OSError:
+        return
+    if start not in current or end not in current:
+        return
+    body = text.replace("# make bench", "### make bench", 1).replace("\n## ", "\n#### ")
+    head, rest = current.split(start, 1)
+    _, tail = rest.split(end, 1)
+    docs.write_text(f"{head}{start}\n{body}\n{end}{tail}")
+    print(f"updated {docs}")
 
 
 def _title(machine: dict[str, Any]) -> str:

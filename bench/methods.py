@@ -16,6 +16,8 @@ import dynabatch
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
+from .workloads import DEVICE_TABLE, WRITE_TABLE
+
 __all__ = ["METHODS", "Method", "build_methods"]
 
 Item = dict[str, Any]
@@ -219,7 +221,11 @@ class Dynabatch(Method):
         self.batch = dynabatch.BatchClient(
             client,
             concurrency=self.concurrency,
-            key_schemas={"devices": ("deviceId",), "sessions": ("sessionId",)},
+            key_schemas={
+                DEVICE_TABLE: ("deviceId",),
+                WRITE_TABLE: ("deviceId",),
+                "sessions": ("sessionId",),
+            },
         )
 
     def clients(self) -> list[Any]:

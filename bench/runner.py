@@ -21,7 +21,7 @@ import dynabatch
 
 from .methods import Method, build_methods
 from .servers import Endpoint
-from .workloads import DEVICE_TABLE, Workload, device, device_key
+from .workloads import DEVICE_TABLE, WRITE_TABLE, Workload, device, device_key
 
 __all__ = ["Figure", "Plan", "run_plan"]
 
@@ -91,20 +91,23 @@ class _Table:
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self.direct = boto3.session.Session().client("dynamodb", endpoint_url=endpoint.server_url)
-        self.count = 0
+        self.exists = False
 
     def fresh(self) -> str:
+        """An empty table for one run's writes (moto: dropped and made again)."""
         if self.endpoint.mode != "moto":
             return DEVICE_TABLE  # the responder keeps only keys, reset before each run
-        self.count += 1
-        name = f"w{self.count}-devices"
+        # Always the same name, so no method pays a DescribeTable for a table it never saw.
+        if self.exists:
+            self.direct.delete_table(TableName=WRITE_TABLE)
         self.direct.create_table(
-            TableName=name,
+            TableName=WRITE_TABLE,
             KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "deviceId", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
-        return name
+        self.exists = True
+        return WRITE_TABLE
 
     def stored(self, name: str, stats: dict[str, Any]) -> int:
         if self.endpoint.mode != "moto":
@@ -118,7 +121,6 @@ class _Table:
             start = page.get("LastEvaluatedKey")
             if not start:
                 break
-        self.direct.delete_table(TableName=name)
         return total
 
 

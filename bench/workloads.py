@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Workload", "WORKLOADS", "device", "device_key", "DEVICE_TABLE"]
+__all__ = ["Workload", "WORKLOADS", "device", "device_key", "DEVICE_TABLE", "WRITE_TABLE"]
 
 DEVICE_TABLE = "devices"
+#: Where moto-mode writes land: emptied before each run, so a count proves every item.
+WRITE_TABLE = "written-devices"
 PADDING = "x" * 300
 
 
