@@ -62,11 +62,11 @@ def load_request_items(path: str) -> dict[str, Any]:
         raise InputError(path, error.lineno, f"not valid JSON: {error.msg}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(path, None, f"cannot read: {error}") from None
+    if isinstance(document, dict) and set(document) == {"RequestItems"}:
+        document = document["RequestItems"]  # the whole `--cli-input-json` shape
     if not isinstance(document, dict) or not document:
         raise InputError(path, 1, "expected an object of table name to requests")
-    if set(document) == {"RequestItems"}:  # the whole `--cli-input-json` shape
-        document = document["RequestItems"]
-    return document
+    return {str(table): requests for table, requests in document.items()}
 
 
 def _parse(path: str, document: dict[str, Any]) -> _Parsed:

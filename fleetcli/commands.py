@@ -170,8 +170,8 @@ def import_(args: argparse.Namespace) -> int:
         + f"; {outcome.seconds:.1f} s, {rate(outcome.read, outcome.seconds)}"
     )
     if outcome.given_up:
-        for error in outcome.errors[:5]:
-            sys.stderr.write(f"fleet: {error}\n")
+        for problem in outcome.errors[:5]:
+            sys.stderr.write(f"fleet: {problem}\n")
         _say(
             f"{outcome.given_up} items given up are in {job.rejects}; "
             f"re-import them with: fleet import {args.table} {job.rejects}"

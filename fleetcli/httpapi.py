@@ -153,7 +153,8 @@ class LocalApi(ThreadingHTTPServer):
     def url(self) -> str:
         """``http://host:port`` as bound (the real port when 0 was asked for)."""
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{name}:{port}"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -204,7 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
             params = route.match(self.command, path)
             if params is None:
                 continue
-            claims = {self.server.caller_claim: user, "iss": "fleet-local-development"}
+            claims = (
+                {self.server.caller_claim: user, "iss": "fleet-local-development"} if user else None
+            )
             event = build_event(
                 route,
                 params,
@@ -212,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.path,
                 list(self.headers.items()),
                 body,
-                claims if user else None,
+                claims,
                 self.client_address[0],
             )
             try:

@@ -189,10 +189,10 @@ def _plain(value: Any, name: str) -> Any:
 
 def parse_column(spec: str) -> tuple[str, str | None]:
     """``"expiresAt:N"`` -> ``("expiresAt", "N")``; a bare name has no type."""
-    name, _, kind = spec.partition(":")
+    name, _, suffix = spec.partition(":")
     if not name:
         raise ValueProblem(f"empty column name in {spec!r}")
-    kind = kind.upper() or None
+    kind = suffix.upper() or None
     if kind is not None and kind not in _TYPES:
         raise ValueProblem(f"column {spec!r}: type must be one of {', '.join(_TYPES)}")
     return name, kind
