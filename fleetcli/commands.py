@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -244,7 +245,10 @@ def _invoke(name: str, event: dict[str, object]) -> int:
     set_table_variables()
     function = local_function(name, boto3.session.Session().region_name or "us-east-1")
     try:
-        result = function.invoke(event)
+        # The function's logs and metrics go to stderr: stdout carries only its result,
+        # so `fleet sweep | jq .deleted` works.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = function.invoke(event)
     except BatchLayerError as error:
         return _fail(f"{name} failed: {error}", PARTIAL)
     print(json.dumps(result, indent=2, default=str))

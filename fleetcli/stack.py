@@ -7,6 +7,7 @@ cache, the HTTP API in front of the same handlers Lambda runs, and the two sched
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -172,8 +173,11 @@ class LocalStack:
             Route("GET", stack_constants.LIST_DEVICES_ROUTE, local_function("loader", region)),
             Route("POST", stack_constants.TRANSFER_ROUTE, local_function("transfer", region)),
         ]
-        for route in routes:
-            _ = route.function.handler  # import now: a broken handler fails the start
+        # Import now, so a broken handler fails the start; under redirect_stdout so the
+        # functions' loggers write to stderr and stdout keeps only what to paste.
+        with contextlib.redirect_stdout(sys.stderr):
+            for route in routes:
+                _ = route.function.handler
         self.api = LocalApi(
             (self.options.host, self.options.port),
             routes,
