@@ -106,7 +106,9 @@ class FleetApi(Construct):
             self,
             "UserPool",
             self_sign_up_enabled=False,
-            sign_in_aliases=cognito.SignInAliases(email=True),
+            # Usernames are the fleet's userIds (user-0001), so `-c callerClaim=cognito:username`
+            # can map tokens onto existing data; email works as a second sign-in name.
+            sign_in_aliases=cognito.SignInAliases(username=True, email=True),
             password_policy=cognito.PasswordPolicy(
                 min_length=12,
                 require_lowercase=True,
@@ -138,7 +140,9 @@ class FleetApi(Construct):
         )
         self.user_pool_client = self.user_pool.add_client(
             "ApiClient",
-            auth_flows=cognito.AuthFlow(user_srp=True),
+            # SRP for applications; USER_PASSWORD (over TLS) so an operator can fetch a
+            # token with `aws cognito-idp initiate-auth` (docs/deploy.md).
+            auth_flows=cognito.AuthFlow(user_srp=True, user_password=True),
             generate_secret=False,
             prevent_user_existence_errors=True,
             id_token_validity=Duration.hours(1),

@@ -60,6 +60,10 @@ def test_default_authorizer_trusts_the_stacks_user_pool(default_synth: Synth) ->
     pool = _one(default_synth, "AWS::Cognito::UserPool")["Properties"]
     assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
     assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] == 12
+    assert pool["AliasAttributes"] == ["email"]  # usernames are the fleet's userIds
+    client = _one(default_synth, "AWS::Cognito::UserPoolClient")["Properties"]
+    assert client["GenerateSecret"] is False
+    assert "ALLOW_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
 
 
 def test_an_issuer_from_context_replaces_the_user_pool(prod_synth: Synth) -> None:
