@@ -40,9 +40,8 @@ CACHE_NONE = "none"
 CACHE_MODES = (CACHE_VALKEY, CACHE_NONE)
 
 # --- Lambda ------------------------------------------------------------------------------
-#: python3.14 is the newest runtime aws-cdk-lib 2.275 and Powertools' public layer both
-#: support (the layer is published per Python version: ...-python314-arm64).
-PYTHON_RUNTIME_NAME = "python3.14"
+#: The layer is published per Python version and architecture; python3.14 on arm64 is
+#: the functions' runtime (infra/functions.py).
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python314-arm64"
 #: Layer versions are the same number in every commercial region. Override with
@@ -68,6 +67,7 @@ class FunctionSpec:
     memory_mb: int
     timeout_seconds: int
     description: str
+    scheduled: bool = False
 
 
 LOADER = FunctionSpec(
@@ -90,6 +90,7 @@ WARMER = FunctionSpec(
     memory_mb=512,
     timeout_seconds=60,
     description="Scheduled: loads hot devices and writes them to the shared cache",
+    scheduled=True,
 )
 SWEEPER = FunctionSpec(
     "sweeper",
@@ -97,6 +98,7 @@ SWEEPER = FunctionSpec(
     memory_mb=512,
     timeout_seconds=120,
     description="Scheduled: deletes expired sessions found through the sparse expiry index",
+    scheduled=True,
 )
 FUNCTIONS: tuple[FunctionSpec, ...] = (LOADER, TRANSFER, WARMER, SWEEPER)
 

@@ -147,6 +147,9 @@ class FleetFunctions(Construct):
             code=code,
             layers=[self.powertools, self.layer],
             memory_size=spec.memory_mb,
+            # A failed scheduled run is not re-run by Lambda: the next run starts within
+            # minutes and carries on, and a retry could overlap it.
+            retry_attempts=0 if spec.scheduled else None,
             timeout=Duration.seconds(spec.timeout_seconds),
             description=spec.description,
             environment=env,
@@ -224,6 +227,5 @@ def _environment(
 
 
 def _runtime() -> lambda_.Runtime:
-    runtime = lambda_.Runtime.PYTHON_3_14
-    assert runtime.name == c.PYTHON_RUNTIME_NAME  # constants and CDK must agree
-    return runtime
+    # The newest Python that both aws-cdk-lib 2.275 and Powertools' public layer support.
+    return lambda_.Runtime.PYTHON_3_14

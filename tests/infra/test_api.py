@@ -128,6 +128,19 @@ def test_eventbridge_may_invoke_the_scheduled_functions(default_synth: Synth) ->
         )
 
 
+def test_failed_scheduled_runs_are_not_retried_into_the_next_run(any_synth: Synth) -> None:
+    configs = any_synth.of_type("AWS::Lambda::EventInvokeConfig").values()
+    functions = any_synth.stack.functions.by_name
+    retried = {
+        c["Properties"]["FunctionName"]["Ref"]: c["Properties"]["MaximumRetryAttempts"]
+        for c in configs
+    }
+    assert retried == {
+        logical_id(any_synth, functions["sweeper"]): 0,
+        logical_id(any_synth, functions["warmer"]): 0,
+    }
+
+
 def test_alarms_watch_function_errors_throttles_and_table_throttling(any_synth: Synth) -> None:
     alarms = list(any_synth.of_type("AWS::CloudWatch::Alarm").values())
     by_metric: dict[str, int] = {}
