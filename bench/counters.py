@@ -7,6 +7,7 @@ the server, never trusted from the client being measured.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -82,4 +83,7 @@ class Counters:
                 "unprocessed": self.unprocessed,
                 "stored": {t: len(keys) for t, keys in self.written.items()},
                 "removed": {t: len(keys) for t, keys in self.deleted.items()},
+                # The server process's own CPU so far: the harness takes differences, to
+                # show whether the server, not the client, was the limit of a run.
+                "server_cpu": time.process_time(),
             }

@@ -45,8 +45,8 @@ def markdown_table(figures: Sequence[Figure]) -> str:
     """One row per figure; ``x dynabatch`` is how many times longer than dynabatch it took."""
     header = (
         "| mode | L ms | workload | method | median ms | items/s | requests | max in flight "
-        "| client CPU ms | CPU µs/item | floor ms | x floor | x dynabatch |\n"
-        "|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+        "| client CPU ms | CPU µs/item | server CPU ms | floor ms | x floor | x dynabatch |\n"
+        "|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
     )
     rows = []
     for f in figures:
@@ -54,7 +54,7 @@ def markdown_table(figures: Sequence[Figure]) -> str:
         if not f.measured:
             rows.append(
                 f"| {f.mode} | {f.latency_ms:g} | {f.workload} | {label} | {f.note} "
-                "| | | | | | | | |"
+                "| | | | | | | | | |"
             )
             continue
         floor = f.floor
@@ -62,7 +62,8 @@ def markdown_table(figures: Sequence[Figure]) -> str:
         rows.append(
             f"| {f.mode} | {f.latency_ms:g} | {f.workload} | {label} | {_fmt(f.seconds * 1000)} "
             f"| {_fmt(f.items_per_second, 0)} | {f.requests} | {f.max_in_flight} "
-            f"| {_fmt(f.cpu_seconds * 1000)} | {_fmt(f.cpu_us_per_item)} | {_fmt(floor * 1000)} "
+            f"| {_fmt(f.cpu_seconds * 1000)} | {_fmt(f.cpu_us_per_item)} "
+            f"| {_fmt(f.server_cpu_seconds * 1000)} | {_fmt(floor * 1000)} "
             f"| {_fmt(ratio, 2)} | {_fmt(peer_ratio(figures, f), 2)} |"
         )
     return header + "\n".join(rows) + "\n"

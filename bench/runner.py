@@ -44,6 +44,7 @@ class Figure:
     max_in_flight: int = 0
     connections: int | None = None
     cpu_seconds: float = math.nan
+    server_cpu_seconds: float = math.nan
     note: str = ""
 
     @property
@@ -144,6 +145,7 @@ def _one_run(
     table = DEVICE_TABLE if workload.kind == "read" else tables.fresh()
     gc.collect()
     endpoint.reset()
+    server_cpu = endpoint.stats()["server_cpu"]
     cpu, wall = time.process_time(), time.perf_counter()
     if workload.kind == "read":
         got = method.read(table, data)
@@ -151,6 +153,7 @@ def _one_run(
         method.write(table, data)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     stats = endpoint.stats()
+    stats["server_cpu"] -= server_cpu
     if workload.kind == "write":
         got = tables.stored(table, stats)
     if got != workload.n:
@@ -172,6 +175,7 @@ def _measure(
     figure.runs = [wall for wall, _, _ in runs]
     figure.seconds = statistics.median(figure.runs)
     figure.cpu_seconds = statistics.median(cpu for _, cpu, _ in runs)
+    figure.server_cpu_seconds = statistics.median(s["server_cpu"] for _, _, s in runs)
     figure.requests = round(statistics.median(s["total_requests"] for _, _, s in runs))
     figure.max_in_flight = max(s["max_in_flight"] for _, _, s in runs)
     if endpoint.mode == "client-bound":
