@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 from dataclasses import dataclass
@@ -70,6 +71,19 @@ class Schedule(threading.Thread):
                 log.exception("scheduled %s failed", self.function.spec.name)
 
 
+def _check_free(host: str, port: int) -> None:
+    """Raise OSError if ``port`` is taken: moto's server would fail in its own thread and
+    leave ``start()`` waiting forever."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise OSError(error.errno, f"DynamoDB port {host}:{port}: {error.strerror}") from None
+
+
 def _say(line: str) -> None:
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
@@ -112,6 +126,7 @@ class LocalStack:
             return
         from moto.server import ThreadedMotoServer  # only the embedded endpoint needs moto
 
+        _check_free("127.0.0.1", self.options.dynamodb_port)
         # werkzeug logs every request at INFO; one line per DynamoDB call is noise here.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.moto = ThreadedMotoServer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from .conftest import Stack, run_fleet, start_stack
+from .conftest import Stack, port_open, run_fleet, start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -271,3 +272,27 @@ def _wait_for(stack: Stack, text: str, seconds: float = 10) -> bool:
             return False
         time.sleep(0.2)
     return True
+
+
+def test_another_dynamodb_endpoint_is_used_and_left_running(dynamodb: str, tmp_path: Path) -> None:
+    with start_stack(tmp_path, "--dynamodb-endpoint", dynamodb, "--sweep-every", "0") as running:
+        assert running.dynamodb == dynamodb
+        assert "given with --dynamodb-endpoint" in running.out.read_text()
+        answer = get_list(running, "user-0002", {"X-Dev-User": "user-0002"})
+        assert answer.status_code == 200
+        assert answer.json()["count"] == 3
+        running.process.send_signal(signal.SIGTERM)
+        assert running.process.wait(timeout=30) == 0
+    assert not port_open(running.api)
+    assert port_open(dynamodb)  # not ours to stop
+
+
+def test_a_port_in_use_fails_fast_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run_fleet("run", "--port", port, "--dynamodb-port", "0", timeout=60)
+    assert result.returncode == 1
+    assert "Address already in use" in result.stderr
+    assert "--port" in result.stderr
