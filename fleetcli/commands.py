@@ -12,6 +12,7 @@ import threading
 from types import FrameType
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from dynabatch import BatchLayerError, ItemTooLargeError
 
 from .apply import run_apply
@@ -21,7 +22,7 @@ from .formats import InputError, guess_format
 from .importer import CheckpointMismatch, ImportJob, run_import
 from .invoke import local_function, scheduled_event
 from .progress import rate
-from .stack import LocalStack, StackOptions
+from .stack import LocalStack, StackError, StackOptions
 
 __all__ = ["run", "import_", "export", "apply", "sweep", "warm"]
 
@@ -70,9 +71,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             stack.start()
         except OSError as error:
-            return _fail(
-                f"cannot start: {error} (is the port in use? try --port / --dynamodb-port)", 1
-            )
+            hint = "is the port in use? try --port / --dynamodb-port"
+            return _fail(f"cannot start: {error} ({hint})", PARTIAL)
+        except (StackError, BotoCoreError, ClientError) as error:
+            return _fail(f"cannot start: {error}", PARTIAL)
         _say(banner(stack))
         while not stopping.wait(0.5):
             pass

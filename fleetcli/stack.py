@@ -30,7 +30,7 @@ from .env import is_local, set_table_variables, table_name, use_dummy_credential
 from .httpapi import LocalApi, Route
 from .invoke import LocalFunction, local_function, scheduled_event
 
-__all__ = ["StackOptions", "LocalStack", "OPENAPI_PATH"]
+__all__ = ["StackOptions", "LocalStack", "StackError", "OPENAPI_PATH"]
 
 #: The HTTP API's OpenAPI document, kept beside the stack that deploys the API.
 OPENAPI_PATH = Path(stack_constants.__file__).with_name("openapi.json")
@@ -69,6 +69,20 @@ class Schedule(threading.Thread):
                 _say(f"[schedule] {self.function.spec.name}: {json.dumps(result, default=str)}")
             except Exception:  # a failed run is logged; the next one still comes
                 log.exception("scheduled %s failed", self.function.spec.name)
+
+
+class StackError(Exception):
+    """The local stack cannot start as asked (the message says why and what to do)."""
+
+
+def _exists(client: Any, name: str) -> bool:
+    try:
+        client.describe_table(TableName=name)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            return False
+        raise
+    return True
 
 
 def _check_free(host: str, port: int) -> None:
@@ -157,6 +171,19 @@ class LocalStack:
 
     def _create_tables(self) -> list[str]:
         client = boto3.session.Session().client("dynamodb")
+        if not is_local(self.endpoint):
+            # A real account's tables belong to the deployed stack: use them, never create.
+            missing = [
+                f"{table.env_var}={table_name(table.logical_name)}"
+                for table in ALL_TABLES
+                if not _exists(client, table_name(table.logical_name))
+            ]
+            if missing:
+                raise StackError(
+                    f"tables not found at {self.endpoint}: {', '.join(missing)}; set the "
+                    "*_TABLE variables to the stack's table names (see its outputs)"
+                )
+            return []
         created = []
         for table in ALL_TABLES:
             name = table_name(table.logical_name)
