@@ -11,6 +11,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from . import commands
 from .env import add_connection_arguments
 from .formats import FORMATS
@@ -195,6 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("fleet: interrupted\n")
         return EXIT_INTERRUPTED
+    except (BotoCoreError, ClientError) as error:
+        # No credentials, no such table, access denied...: what AWS said, in one line.
+        sys.stderr.write(f"fleet: {error}\n")
+        return EXIT_PARTIAL
 
 
 if __name__ == "__main__":
