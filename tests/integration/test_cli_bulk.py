@@ -204,3 +204,21 @@ def test_an_item_too_large_is_given_up_into_a_rejects_file(
     assert len(rejects) == 1
     assert json.loads(rejects[0])["Item"]["deviceId"] == {"S": "dev-000020"}
     assert len(fleet_tables.items("devices")) == 49
+
+    # The rejects file is an input of the same command: fix the item, import it.
+    fixed = json.loads(rejects[0])
+    fixed["Item"]["name"] = {"S": "small again"}
+    Path(f"{source}.rejects.jsonl").write_text(json.dumps(fixed) + "\n")
+    again = fleet_tables.fleet("import", "devices", f"{source}.rejects.jsonl")
+    assert again.returncode == 0, again.stderr
+    assert "1 read, 1 written" in again.stdout
+    assert len(fleet_tables.items("devices")) == 50
+
+
+def test_progress_bar_shows_rate_when_asked(fleet_tables: FleetTables, tmp_path: Path) -> None:
+    source = tmp_path / "devices.jsonl"
+    write_input(source, "jsonl", devices(3000))
+    result = fleet_tables.fleet("import", "devices", str(source), "--progress")
+    assert result.returncode == 0
+    assert "import devices" in result.stderr
+    assert "items/s" in result.stderr
