@@ -13,7 +13,7 @@ from types import FrameType
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from dynabatch import BatchLayerError, ItemTooLargeError
+from dynabatch import ItemTooLargeError
 
 from .apply import run_apply
 from .env import CountingMetrics, apply_connection, batch_client, set_table_variables
@@ -251,8 +251,8 @@ def _invoke(name: str, event: dict[str, object]) -> int:
         # so `fleet sweep | jq .deleted` works.
         with contextlib.redirect_stdout(sys.stderr):
             result = function.invoke(event)
-    except BatchLayerError as error:
-        return _fail(f"{name} failed: {error}", PARTIAL)
+    except Exception as error:  # the function failed: say so in one line, as Lambda would
+        return _fail(f"{name} failed: {type(error).__name__}: {error}", PARTIAL)
     print(json.dumps(result, indent=2, default=str))
     return OK
 

@@ -174,11 +174,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         started = time.perf_counter()
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
         path = urlsplit(self.path).path
         user = self.headers.get(DEV_USER_HEADER)
-        status, headers, payload = self._dispatch(path, body, user)
+        body = self._body()
+        if body is None:
+            self.close_connection = True  # the body's end is unknown: the stream is lost
+            message = "a bad Content-Length or chunked body"
+            json_type = {"Content-Type": "application/json"}
+            status, headers, payload = 400, json_type, error_body(400, "BadRequest", message)
+        else:
+            status, headers, payload = self._dispatch(path, body, user)
         if user is not None:
             headers[DEV_IDENTITY_HEADER] = "development"
         self.send_response(status)
@@ -193,6 +198,26 @@ class _Handler(BaseHTTPRequestHandler):
             f"[api] {self.command} {self.path} -> {status} "
             f"{(time.perf_counter() - started) * 1000:.0f} ms{identity}\n"
         )
+
+    def _body(self) -> bytes | None:
+        """The request body (chunked or sized), or ``None`` for a bad Content-Length."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            while True:
+                try:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    return None
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        raw = self.headers.get("Content-Length") or "0"
+        if not raw.strip().isdigit():
+            return None
+        length = int(raw)
+        return self.rfile.read(length) if length > 0 else b""
 
     def _dispatch(
         self, path: str, body: bytes, user: str | None

@@ -311,3 +311,38 @@ def test_a_port_in_use_fails_fast_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Address already in use" in result.stderr
     assert "--port" in result.stderr
+
+
+def raw_request(stack: Stack, request: bytes) -> str:
+    host, port = stack.api.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    return received.decode()
+
+
+def test_a_chunked_body_reaches_the_function(stack: Stack) -> None:
+    body = b'{"fromUserId": "user-0001", "toUserId": "user-0001"}'
+    request = (
+        b"POST /devices/dev-00003/transfer HTTP/1.1\r\nHost: x\r\nX-Dev-User: user-0001\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        + f"{len(body):x}\r\n".encode()
+        + body
+        + b"\r\n0\r\n\r\n"
+    )
+    answer = raw_request(stack, request)
+    assert answer.startswith("HTTP/1.1 400")
+    assert '"SameOwner"' in answer  # the function read the body: the same user twice
+
+
+def test_a_bad_content_length_is_400_json(stack: Stack) -> None:
+    request = (
+        b"POST /devices/dev-00003/transfer HTTP/1.1\r\nHost: x\r\nX-Dev-User: user-0001\r\n"
+        b"Content-Length: lots\r\n\r\n{}"
+    )
+    answer = raw_request(stack, request)
+    assert answer.startswith("HTTP/1.1 400")
+    assert '"error"' in answer
