@@ -52,11 +52,10 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
             ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
         ),
     ),
-    # Live sessions through the expiry index (expiresAt > now per shard), their userIds
-    # by BatchGetItem on sessions, then users and devices. Read-only.
+    # Live sessions through the expiry index (expiresAt > now per shard, userId projected
+    # into it), then users and devices. Read-only.
     c.WARMER.name: (
         Grant(SESSIONS, ("dynamodb:Query",), index=EXPIRY_INDEX.name),
-        Grant(SESSIONS, ("dynamodb:BatchGetItem",)),
         Grant(USERS, _READ),
         Grant(DEVICES, _READ),
     ),

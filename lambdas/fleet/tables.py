@@ -113,12 +113,13 @@ EXPIRY_SHARDS = 16
 
 #: Sparse, sharded index of sessions by expiry: only sessions carrying ``expiryShard``
 #: are in it, sorted by ``expiresAt`` within each shard, so "expiresAt <= now" reads
-#: only expired sessions.
+#: only expired sessions (and "> now" only live ones). ``userId`` is projected so the
+#: warmer finds the users of live sessions from the index alone.
 EXPIRY_INDEX = Index(
     name="expiry-index",
     partition=Attribute("expiryShard", "S"),
     sort=Attribute("expiresAt", "N"),
-    projection="KEYS_ONLY",
+    projection=("userId",),
 )
 
 DEVICES = TableDef("devices", "DEVICES_TABLE", Attribute("deviceId"))

@@ -117,22 +117,16 @@ class Warmer:
         if self.sessions_table is None:
             raise InvalidEvent("SESSIONS_TABLE is not set: give deviceIds or userIds")
         users: set[str] = set()
-        unresolved: list[dict[str, Any]] = []
         sessions = 0
         for shard in shards():
             condition = Key(EXPIRY_INDEX.partition.name).eq(shard) & Key("expiresAt").gt(now)
+            # The index projects userId, so the live users come from the index alone.
             for item in self.batch.query(
                 self.sessions_table, condition, index_name=EXPIRY_INDEX.name
             ):
                 sessions += 1
-                if "userId" in item:  # the index projects it: no second read needed
+                if "userId" in item:
                     users.add(item["userId"])
-                else:
-                    unresolved.append({"sessionId": item["sessionId"]})
-        if unresolved:
-            # A KEYS_ONLY index: the owners come from the sessions themselves.
-            found = self.batch.get_items({self.sessions_table: unresolved}, projection=["userId"])
-            users.update(s["userId"] for s in found.items[self.sessions_table] if "userId" in s)
         return users, sessions
 
     def device_ids_of(self, user_ids: Iterable[str]) -> list[str]:

@@ -27,7 +27,6 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     "warmer": {
         INDEX: {"dynamodb:Query"},
-        "sessions": {"dynamodb:BatchGetItem"},
         "users": READ,
         "devices": READ,
     },

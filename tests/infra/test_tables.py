@@ -44,7 +44,7 @@ def test_sessions_carry_the_sparse_sharded_expiry_index(default_synth: Synth) ->
         {"AttributeName": "expiryShard", "KeyType": "HASH"},
         {"AttributeName": "expiresAt", "KeyType": "RANGE"},
     ]
-    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert index["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["userId"]}
 
 
 @pytest.mark.parametrize("definition", ALL_TABLES, ids=lambda d: d.logical_name)
