@@ -21,7 +21,7 @@ from .query import Page, build_read_request, iter_pages, parallel_scan
 from .reader import GetStream, collect
 from .retry import RetryPolicy
 from .transactions import TransactGet, TransactWriteAction, transact_get, transact_write
-from .types import Delete, GetResult, Item, Key, Put, WriteResult
+from .types import Delete, GetResult, Item, Put, WriteResult
 from .writer import BatchWriter, write
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class BatchClient:
 
     def get_items(
         self,
-        requests: Mapping[str, Iterable[Key]],
+        requests: Mapping[str, Iterable[Mapping[str, Any]]],
         *,
         projection: Projection | Mapping[str, Projection] | None = None,
         consistent_read: bool | Mapping[str, bool] = False,
@@ -210,7 +210,7 @@ class BatchClient:
 
     def iter_get_items(
         self,
-        requests: Mapping[str, Iterable[Key]],
+        requests: Mapping[str, Iterable[Mapping[str, Any]]],
         *,
         projection: Projection | Mapping[str, Projection] | None = None,
         consistent_read: bool | Mapping[str, bool] = False,

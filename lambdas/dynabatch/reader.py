@@ -11,7 +11,7 @@ from .exceptions import UnprocessedKeysError
 from .expressions import build_projection
 from .metrics import CallStats
 from .serde import deserialize_item, item_size, key_identity, key_of, serialize_item
-from .types import Capacity, ChunkError, GetPage, GetResult, Item, Key
+from .types import Capacity, ChunkError, GetPage, GetResult, Item
 
 if TYPE_CHECKING:
     from .client import BatchClient
@@ -39,7 +39,7 @@ class GetStream:
     def __init__(
         self,
         batch: BatchClient,
-        requests: Mapping[str, Iterable[Key]],
+        requests: Mapping[str, Iterable[Mapping[str, Any]]],
         *,
         projection: PerTable = None,
         consistent_read: PerTable = False,
