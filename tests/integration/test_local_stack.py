@@ -346,3 +346,19 @@ def test_a_bad_content_length_is_400_json(stack: Stack) -> None:
     answer = raw_request(stack, request)
     assert answer.startswith("HTTP/1.1 400")
     assert '"error"' in answer
+
+
+def test_a_body_over_16_kb_is_413(stack: Stack) -> None:
+    body = {"fromUserId": "user-0001", "toUserId": "user-0002", "pad": "x" * 17_000}
+    answer = transfer(stack, "dev-00004", body)
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "PayloadTooLarge"
+
+
+def test_a_malformed_idempotency_key_is_400(stack: Stack) -> None:
+    body = {"fromUserId": "user-0001", "toUserId": "user-0002"}
+    answer = transfer(stack, "dev-00004", body, key="has spaces in it")
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "InvalidIdempotencyKey"
+    still_mine = get_list(stack, "user-0001", fields="name")
+    assert "dev-00004" in {d["deviceId"] for d in still_mine.json()["devices"]}
