@@ -140,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latest.md").write_text(text)
+    # A partial run must not overwrite the committed results of a whole one.
+    stem = "partial" if args.only else "latest"
+    (args.out / f"{stem}.md").write_text(text)
     report.write_json(
-        args.out / "latest.json",
+        args.out / f"{stem}.json",
         figures,
         {
             "machine": machine,
@@ -153,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     if figures:
-        report.plot(args.out / "latest.png", figures, _title(machine))
-    print(f"wrote {args.out}/latest.md, latest.json, latest.png in {machine['seconds']:.0f} s")
+        report.plot(args.out / f"{stem}.png", figures, _title(machine))
+    print(f"wrote {args.out}/{stem}.md, .json, .png in {machine['seconds']:.0f} s")
     if not args.only and args.out.resolve() == RESULTS:
         _update_docs(text)
     return 0
