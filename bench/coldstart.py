@@ -85,30 +85,52 @@ def heaviest_extras(module: str, baseline: dict[str, int], top: int = 5) -> list
     return [[package, round(micros / 1000, 1)] for package, micros in ranked]
 
 
+def _importable(module: str) -> str | None:
+    """None when ``module`` imports (writing its bytecode caches); else the error's last line."""
+    try:
+        _sample(module)
+    except subprocess.CalledProcessError as error:
+        return (error.stderr.strip().splitlines() or ["failed"])[-1]
+    return None
+
+
 def measure_cold_starts(samples: int = 7, log: Any = print) -> dict[str, Any]:
-    """Median import seconds of boto3 and of each handler, and each handler's extra."""
+    """Median import seconds of boto3 and of each handler, and each handler's extra.
+
+    Samples are taken in rounds (boto3, then each module) and a module's extra is the
+    median of its differences from the boto3 sample of the same round, so that a busy
+    moment on a shared machine shifts both sides of a difference alike.
+    """
     _sample("boto3")  # first run writes bytecode caches; not counted
     boto3_imports = _import_times("boto3")
-    baseline = statistics.median(_sample("boto3") for _ in range(samples))
-    rows: list[dict[str, Any]] = [{"module": "boto3", "seconds": baseline, "extra": 0.0}]
-    log(f"  import boto3: {baseline * 1000:.0f} ms")
+    rows: list[dict[str, Any]] = []
+    modules = []
     for module in ("dynabatch", *HANDLERS):
-        try:
-            _sample(module)
-            seconds = statistics.median(_sample(module) for _ in range(samples))
-        except subprocess.CalledProcessError as error:
-            reason = (error.stderr.strip().splitlines() or ["failed"])[-1]
-            rows.append({"module": module, "error": reason})
-            log(f"  import {module}: not measured ({reason})")
-            continue
-        heaviest = heaviest_extras(module, boto3_imports)
-        rows.append(
+        error = _importable(module)
+        if error is None:
+            modules.append(module)
+        else:
+            rows.append({"module": module, "error": error})
+            log(f"  import {module}: not measured ({error})")
+    base: list[float] = []
+    times: dict[str, list[float]] = {m: [] for m in modules}
+    for _ in range(samples):
+        base.append(_sample("boto3"))
+        for module in modules:
+            times[module].append(_sample(module))
+    baseline = statistics.median(base)
+    log(f"  import boto3: {baseline * 1000:.0f} ms")
+    measured = [{"module": "boto3", "seconds": baseline, "extra": 0.0}]
+    for module in modules:
+        extra = statistics.median(t - b for t, b in zip(times[module], base, strict=True))
+        seconds = statistics.median(times[module])
+        measured.append(
             {
                 "module": module,
                 "seconds": seconds,
-                "extra": seconds - baseline,
-                "heaviest": heaviest,
+                "extra": extra,
+                "heaviest": heaviest_extras(module, boto3_imports),
             }
         )
-        log(f"  import {module}: {seconds * 1000:.0f} ms (+{(seconds - baseline) * 1000:.0f} ms)")
-    return {"samples": samples, "modules": rows}
+        log(f"  import {module}: {seconds * 1000:.0f} ms ({extra * 1000:+.0f} ms over boto3)")
+    return {"samples": samples, "modules": measured + rows}

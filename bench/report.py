@@ -145,7 +145,8 @@ def _sweep_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def _cold_table(cold: dict[str, Any]) -> str:
     out = (
-        f"| module | import ms (median of {cold['samples']}) | over boto3 alone "
+        f"| module | import ms (median of {cold['samples']}) "
+        "| over boto3 alone (median of paired differences) "
         "| heaviest imports beyond boto3 (self ms, one -X importtime run) |\n|---|--:|--:|---|\n"
     )
     for r in cold["modules"]:
