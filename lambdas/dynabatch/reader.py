@@ -119,7 +119,8 @@ class GetStream:
             names = self._key_names[table]
             page: list[tuple[Hashable, Item]] = []
             for wire_item in items:
-                returned_bytes += item_size(wire_item)
+                if unprocessed:  # sizes matter only to tell a 16 MB cut from throttling
+                    returned_bytes += item_size(wire_item)
                 ident = (table, key_identity(key_of(wire_item, names)))
                 found.add(ident)
                 page.append((ident, deserialize_item(wire_item)))

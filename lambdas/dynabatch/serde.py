@@ -98,7 +98,7 @@ def _number_size(text: str) -> int:
 def _value_size(value: AttributeValue) -> int:
     ((kind, data),) = value.items()
     if kind == "S":
-        return len(data.encode("utf-8"))
+        return len(data) if data.isascii() else len(data.encode("utf-8"))
     if kind == "N":
         return _number_size(data)
     if kind == "B":
@@ -125,7 +125,10 @@ def item_size(item: Mapping[str, AttributeValue]) -> int:
     numbers at one byte per two significant digits plus one, and 3 bytes plus one per
     element for lists and maps. This follows DynamoDB's published sizing rules.
     """
-    return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
+    return sum(
+        (len(name) if name.isascii() else len(name.encode("utf-8"))) + _value_size(value)
+        for name, value in item.items()
+    )
 
 
 def _hashable(value: AttributeValue) -> Any:

@@ -323,7 +323,17 @@ def test_a_small_connection_pool_is_flagged(ddb: Any, caplog: pytest.LogCaptureF
     assert "connection pool (10) is smaller than concurrency (32)" in caplog.text
 
 
-def test_make_client_pool_fits_concurrency() -> None:
+def test_make_client_pool_fits_concurrency_and_skips_botocore_validation(ddb: Any) -> None:
+    from botocore.exceptions import ParamValidationError
     from dynabatch import make_client
 
-    assert make_client(64).meta.config.max_pool_connections == 64
+    client = make_client(64)
+    assert client.meta.config.max_pool_connections == 64
+    # The layer builds every request itself, so botocore's per-attribute walk is skipped:
+    # a malformed parameter is sent as it is instead of failing in the client.
+    try:
+        client.list_tables(Limit="ten")
+    except ParamValidationError:
+        pytest.fail("botocore still validates parameters")
+    except Exception:  # noqa: S110 - whatever the endpoint makes of it is not the point
+        pass
