@@ -66,7 +66,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def _plan(args: argparse.Namespace) -> Any:
     from .runner import Plan
 
-    wanted = lambda names: [WORKLOADS[n] for n in names if not args.only or n in args.only]  # noqa: E731
+    def wanted(names: list[str]) -> list[Any]:
+        return [WORKLOADS[n] for n in names if not args.only or n in args.only]
+
     if args.full:
         every = list(WORKLOADS)
         return Plan(
@@ -113,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     machine = _machine()
-    run = lambda section: not args.only or section in args.only  # noqa: E731
+
+    def run(section: str) -> bool:
+        return not args.only or section in args.only
+
     print(
         f"bench ({'full' if args.full else 'quick'}) on {machine['cpu']}, {machine['nproc']} "
         f"CPUs, Python {machine['python']}, load {machine['load_before']:.2f}",

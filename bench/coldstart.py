@@ -90,7 +90,8 @@ def _importable(module: str) -> str | None:
     try:
         _sample(module)
     except subprocess.CalledProcessError as error:
-        return (error.stderr.strip().splitlines() or ["failed"])[-1]
+        lines: list[str] = str(error.stderr).strip().splitlines() or ["failed"]
+        return lines[-1]
     return None
 
 

@@ -118,7 +118,7 @@ class _Table:
             page = self.direct.scan(
                 TableName=name, Select="COUNT", **({"ExclusiveStartKey": start} if start else {})
             )
-            total += page["Count"]
+            total += int(page["Count"])
             start = page.get("LastEvaluatedKey")
             if not start:
                 break

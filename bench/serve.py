@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import threading
+from http.server import ThreadingHTTPServer
 
 __all__ = ["main"]
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     _exit_with_parent(args.max_seconds)
     latency = args.latency_ms / 1000.0
 
+    server: ThreadingHTTPServer
     if args.kind == "responder":
         from .responder import ResponderServer
 

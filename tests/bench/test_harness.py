@@ -68,7 +68,6 @@ def test_unprocessed_items_on_demand_are_retried_until_stored() -> None:
 
 
 def test_delay_proxy_in_front_of_moto_keeps_every_item_and_counts_requests() -> None:
-    pytest.importorskip("pynamodb")  # a peer from the bench extra
     with Endpoint("moto", 5) as endpoint:
         direct = boto3.client("dynamodb", endpoint_url=endpoint.server_url)
         direct.create_table(
@@ -92,7 +91,6 @@ def test_delay_proxy_in_front_of_moto_keeps_every_item_and_counts_requests() -> 
 
 
 def test_a_tiny_plan_measures_every_method_side_by_side() -> None:
-    pytest.importorskip("pynamodb")  # a peer from the bench extra
     plan = Plan(
         modes=["client-bound"],
         latencies={"client-bound": [0]},
