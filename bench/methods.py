@@ -207,17 +207,8 @@ class Dynabatch(Method):
     concurrency = dynabatch.DEFAULT_CONCURRENCY
 
     def __init__(self, endpoint: str) -> None:
-        # make_client() takes the endpoint from botocore's settings, which the harness sets
-        # per endpoint: pass it the same way so the pool is sized as make_client sizes it.
-        client = boto3.session.Session().client(
-            "dynamodb",
-            endpoint_url=endpoint,
-            config=Config(
-                max_pool_connections=self.concurrency,
-                retries={"mode": "standard", "max_attempts": 3},
-                tcp_keepalive=True,
-            ),
-        )
+        # The client the functions get: make_client's pool and options, this endpoint.
+        client = dynabatch.make_client(self.concurrency, endpoint_url=endpoint)
         self.batch = dynabatch.BatchClient(
             client,
             concurrency=self.concurrency,

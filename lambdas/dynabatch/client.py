@@ -36,12 +36,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 16
 
 
-def make_client(concurrency: int = DEFAULT_CONCURRENCY, **config: Any) -> DynamoDBClient:
+def make_client(
+    concurrency: int = DEFAULT_CONCURRENCY, *, endpoint_url: str | None = None, **config: Any
+) -> DynamoDBClient:
     """A DynamoDB client whose connection pool fits ``concurrency`` parallel requests.
 
-    The endpoint comes from botocore's own settings (``AWS_ENDPOINT_URL_DYNAMODB``,
-    ``AWS_ENDPOINT_URL``, the profile); ``config`` adds or overrides
-    ``botocore.config.Config`` options.
+    The endpoint comes from ``endpoint_url`` or else botocore's own settings
+    (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, the profile); ``config`` adds or
+    overrides ``botocore.config.Config`` options.
     """
     options: dict[str, Any] = {
         "max_pool_connections": max(concurrency, 10),
@@ -52,7 +54,9 @@ def make_client(concurrency: int = DEFAULT_CONCURRENCY, **config: Any) -> Dynamo
         "tcp_keepalive": True,
     }
     options.update(config)
-    client: DynamoDBClient = boto3.session.Session().client("dynamodb", config=Config(**options))
+    client: DynamoDBClient = boto3.session.Session().client(
+        "dynamodb", endpoint_url=endpoint_url, config=Config(**options)
+    )
     return client
 
 

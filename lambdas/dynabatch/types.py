@@ -54,6 +54,12 @@ class Capacity:
         self.read_units += float(entry.get("ReadCapacityUnits", 0.0) or 0.0)
         self.write_units += float(entry.get("WriteCapacityUnits", 0.0) or 0.0)
 
+    def merge(self, other: Capacity) -> None:
+        """Add another table total to this one."""
+        self.capacity_units += other.capacity_units
+        self.read_units += other.read_units
+        self.write_units += other.write_units
+
 
 @dataclass(frozen=True)
 class ChunkError:

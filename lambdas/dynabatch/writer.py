@@ -240,10 +240,7 @@ class BatchWriter:
             for table, requests in part.unprocessed.items():
                 total.unprocessed.setdefault(table, []).extend(requests)
             for table, capacity in part.consumed_capacity.items():
-                mine = total.consumed_capacity.setdefault(table, Capacity())
-                mine.capacity_units += capacity.capacity_units
-                mine.read_units += capacity.read_units
-                mine.write_units += capacity.write_units
+                total.consumed_capacity.setdefault(table, Capacity()).merge(capacity)
         return self.result
 
     def __enter__(self) -> BatchWriter:
