@@ -9,13 +9,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import valkey
-from fakeredis import TcpFakeServer
 from fleet.cache import KEY_PREFIX, MemoryCache, NullCache, ValkeyCache, decode_item, open_cache
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,21 +30,6 @@ DEVICE = {
     "meta": {"fw": {"version": "1.2.3", "sig": b"\x01\x02"}, "ports": [1, "two", None, True]},
     "lastUpdate": "2026-11-23T20:00:00Z",
 }
-
-
-@pytest.fixture
-def valkey_url() -> Iterator[str]:
-    """A fakeredis TCP server on a free port; its redis:// URL."""
-    server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
-    try:
-        yield f"redis://{host}:{port}/0"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -146,9 +129,9 @@ def test_memory_urls_share_one_cache_per_url_and_no_url_means_none() -> None:
     assert NullCache().get_many(["dev-1"]) == {}
 
 
-def test_valkey_backend_gets_sets_with_ttl_and_deletes(valkey_url: str) -> None:
-    cache = open_cache(valkey_url)
-    raw = valkey.Valkey.from_url(valkey_url)
+def test_valkey_backend_gets_sets_with_ttl_and_deletes(resp_server: str) -> None:
+    cache = open_cache(resp_server)
+    raw = valkey.Valkey.from_url(resp_server)
 
     assert cache.set_many({"dev-1": DEVICE, "dev-2": {"deviceId": "dev-2"}}, 120) == 2
 
@@ -161,12 +144,12 @@ def test_valkey_backend_gets_sets_with_ttl_and_deletes(valkey_url: str) -> None:
     assert set(cache.get_many(["dev-1", "dev-2"])) == {"dev-2"}
 
 
-def test_valkey_backend_treats_foreign_values_as_misses(valkey_url: str) -> None:
-    raw = valkey.Valkey.from_url(valkey_url)
+def test_valkey_backend_treats_foreign_values_as_misses(resp_server: str) -> None:
+    raw = valkey.Valkey.from_url(resp_server)
     raw.set(KEY_PREFIX + "dev-1", b"not json")
     raw.set(KEY_PREFIX + "dev-2", b'["a list"]')
 
-    assert open_cache(valkey_url).get_many(["dev-1", "dev-2"]) == {}
+    assert open_cache(resp_server).get_many(["dev-1", "dev-2"]) == {}
     assert decode_item('{"deviceId":{"S":"dev-3"}}') == {"deviceId": "dev-3"}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -280,3 +281,20 @@ def throttle(client: Any, operation: str, times: int | None = None) -> list[int]
 class _FakeHttp:
     status_code: int
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture
+def resp_server() -> Iterator[str]:
+    """A fakeredis TCP server (a real RESP peer) on a free port; its redis:// URL."""
+    from fakeredis import TcpFakeServer
+
+    server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    try:
+        yield f"redis://{host}:{port}/0"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

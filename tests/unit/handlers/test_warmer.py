@@ -4,15 +4,12 @@ and the loader reading what it warmed: embedded cache, a real RESP server, a dea
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import valkey
 from dynabatch import BatchClient
-from fakeredis import TcpFakeServer
 from fleet.cache import KEY_PREFIX
 from fleet.errors import InvalidEvent
 from fleet.runtime import get_runtime, reset_runtime
@@ -116,20 +113,6 @@ def test_a_manual_invoke_warms_the_given_users_devices(fleet: BatchClient) -> No
 def test_a_bad_manual_event_is_refused_clearly(fleet: BatchClient, event: Any) -> None:
     with pytest.raises(InvalidEvent):
         warmer.handler(event, FakeContext())
-
-
-@pytest.fixture
-def resp_server() -> Iterator[str]:
-    server = TcpFakeServer(("127.0.0.1", 0), server_type="redis")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
-    try:
-        yield f"redis://{host}:{port}/0"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def test_warmer_and_loader_share_a_valkey_server(
