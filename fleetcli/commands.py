@@ -15,14 +15,14 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from dynabatch import ItemTooLargeError
 
-from .apply import run_apply
+from .bulk.apply import run_apply
+from .bulk.exporter import ExportError, ExportJob, run_export
+from .bulk.formats import InputError, guess_format
+from .bulk.importer import CheckpointMismatch, ImportJob, run_import
+from .bulk.progress import rate
 from .env import CountingMetrics, apply_connection, batch_client, set_table_variables
-from .exporter import ExportError, ExportJob, run_export
-from .formats import InputError, guess_format
-from .importer import CheckpointMismatch, ImportJob, run_import
-from .invoke import local_function, scheduled_event
-from .progress import rate
-from .stack import LocalStack, StackError, StackOptions
+from .local.invoke import local_function, scheduled_event
+from .local.stack import LocalStack, StackError, StackOptions
 
 __all__ = ["run", "import_", "export", "apply", "sweep", "warm"]
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import commands
+from .bulk.formats import FORMATS
 from .env import add_connection_arguments
-from .formats import FORMATS
-from .stack import StackOptions
+from .local.stack import StackOptions
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 

@@ -9,7 +9,7 @@ from botocore.config import Config
 from dynabatch import BatchClient, RetryPolicy
 from moto import mock_aws
 
-from .recorder import Recorder
+from tests.support.recorder import Recorder
 
 #: Fast retries: tests exercise the budget, not the wall clock.
 FAST = RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.005)

@@ -9,8 +9,9 @@ from aws_lambda_powertools import Metrics
 from dynabatch import BatchClient, CapacityBudget
 from dynabatch.capacity import TokenBucket
 
+from tests.support.recorder import Recorder
+
 from .conftest import FAST, KEYS
-from .recorder import Recorder
 
 
 class FakeTime:

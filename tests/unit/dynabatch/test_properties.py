@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from tests.support.recorder import Recorder
+
 from .conftest import FAST, KEYS, stored
-from .recorder import Recorder
 
 # Few distinct keys, so duplicates are common; values of varying size.
 key_ids = st.integers(min_value=0, max_value=40).map(lambda i: f"d-{i}")

@@ -9,7 +9,7 @@ import pytest
 from boto3.dynamodb.conditions import Attr, Key
 from dynabatch import BatchClient, ThrottledError
 
-from .recorder import Recorder
+from tests.support.recorder import Recorder
 
 
 @pytest.fixture

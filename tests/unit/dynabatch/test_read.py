@@ -10,8 +10,9 @@ import pytest
 from dynabatch import MAX_GET_KEYS, BatchClient, RetryPolicy, UnprocessedKeysError
 from dynabatch.serde import key_identity
 
+from tests.support.recorder import Recorder
+
 from .conftest import FAST, KEYS
-from .recorder import Recorder
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from dynabatch import (
     TransactUpdate,
 )
 
-from .recorder import Recorder
+from tests.support.recorder import Recorder
 
 
 @pytest.fixture

@@ -21,8 +21,9 @@ from dynabatch import (
 )
 from dynabatch.serde import key_identity
 
+from tests.support.recorder import Recorder
+
 from .conftest import FAST, KEYS, stored
-from .recorder import Recorder
 
 
 def devices(n: int, **extra: Any) -> list[dict[str, Any]]:

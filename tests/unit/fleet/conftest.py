@@ -1,3 +1,3 @@
-"""Fixtures of the fleet and handlers tests (defined once, in tests.unit.handlers.support)."""
+"""Fixtures of the fleet and handlers tests (defined once, in tests.support.handlers)."""
 
-from tests.unit.handlers.support import aws, batch, env, resp_server  # noqa: F401 - pytest fixtures
+from tests.support.handlers import aws, batch, env, resp_server  # noqa: F401 - pytest fixtures

@@ -15,7 +15,7 @@ from fleet.sweeper import Sweeper
 from fleet.tables import EXPIRY_SHARDS
 from handlers import sweeper
 
-from tests.unit.handlers.support import TABLE_NAMES, FakeContext, scheduled_event, throttle
+from tests.support.handlers import TABLE_NAMES, FakeContext, scheduled_event, throttle
 
 SESSIONS = TABLE_NAMES["sessions"]
 

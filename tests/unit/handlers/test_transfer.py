@@ -11,7 +11,7 @@ from dynabatch import BatchClient
 from fleet.runtime import get_runtime
 from handlers import loader, transfer
 
-from tests.unit.handlers.support import (
+from tests.support.handlers import (
     TABLE_NAMES,
     FakeContext,
     answer,

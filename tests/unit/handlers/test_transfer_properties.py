@@ -14,7 +14,7 @@ from handlers import transfer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.handlers.support import TABLE_NAMES, FakeContext, answer, seed, transfer_event
+from tests.support.handlers import TABLE_NAMES, FakeContext, answer, seed, transfer_event
 from tests.unit.handlers.test_transfer import assert_exact, owners
 
 USERS = ["user-a", "user-b", "user-c"]

@@ -16,7 +16,7 @@ from fleet.runtime import get_runtime, reset_runtime
 from fleet.sessions import new_session
 from handlers import loader, warmer
 
-from tests.unit.handlers.support import (
+from tests.support.handlers import (
     TABLE_NAMES,
     FakeContext,
     answer,

@@ -23,7 +23,8 @@ from dynabatch import BatchClient, Put
 from fleet.sessions import expiry_shard
 from fleet.tables import ALL_TABLES
 
-from .env import CountingMetrics, table_name
+from fleetcli.env import CountingMetrics, table_name
+
 from .formats import InputError, Record, read_items
 from .progress import progress_bar
 from .values import record_from_item

@@ -16,7 +16,8 @@ from typing import IO, Any
 
 from dynabatch import BatchClient
 
-from .env import table_name
+from fleetcli.env import table_name
+
 from .formats import ItemWriter
 from .progress import progress_bar
 from .values import DEFAULT_COLUMNS, ValueProblem

@@ -24,9 +24,9 @@ from dynabatch import BatchClient
 from fleet.tables import ALL_TABLES
 
 import infra.constants as stack_constants
+from fleetcli.env import is_local, set_table_variables, table_name, use_dummy_credentials
 
 from .demo import demo_data
-from .env import is_local, set_table_variables, table_name, use_dummy_credentials
 from .httpapi import LocalApi, Route
 from .invoke import LocalFunction, local_function, scheduled_event
 

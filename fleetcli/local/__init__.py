@@ -1,0 +1,1 @@
+"""The local stack: moto's server, the HTTP API emulator and the local function invoker."""
