@@ -29,7 +29,7 @@ from .exceptions import (
 )
 from .query import Page
 from .reader import GetStream
-from .retry import RetryPolicy
+from .retry import Deadline, RetryPolicy, deadline_from_context
 from .serde import deserialize_item, item_size, serialize_item
 from .transactions import TransactCheck, TransactDelete, TransactGet, TransactPut, TransactUpdate
 from .types import Capacity, ChunkError, Delete, GetPage, GetResult, Put, WriteResult
@@ -44,6 +44,7 @@ __all__ = [
     "CapacityBudget",
     "ChunkError",
     "DEFAULT_CONCURRENCY",
+    "Deadline",
     "Delete",
     "GetPage",
     "GetResult",
@@ -67,6 +68,7 @@ __all__ = [
     "UnprocessedItemsError",
     "UnprocessedKeysError",
     "WriteResult",
+    "deadline_from_context",
     "deserialize_item",
     "item_size",
     "make_client",

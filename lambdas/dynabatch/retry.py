@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from .constants import THROTTLING_ERROR_CODES
 from .exceptions import ThrottledError
 
-__all__ = ["RetryPolicy", "is_throttle", "error_code"]
+__all__ = ["RetryPolicy", "Deadline", "deadline_from_context", "is_throttle", "error_code"]
 
 T = TypeVar("T")
 
@@ -53,6 +53,54 @@ class RetryPolicy:
         """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
         cap = min(self.max_delay, self.base_delay * (2 ** min(attempt, 32)))
         return random.uniform(0.0, cap)  # noqa: S311 - jitter, not cryptography
+
+
+class Deadline:
+    """One call's absolute time limit on the monotonic clock.
+
+    Made once at the start of a call from ``RetryPolicy.deadline`` (seconds from now) and
+    the caller's ``deadline_at`` (a ``time.monotonic()`` instant, e.g. from
+    :func:`deadline_from_context`); the earlier one holds. No request starts after it and
+    no backoff sleep runs past it.
+    """
+
+    __slots__ = ("at", "clock")
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        deadline_at: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
+        limits = [deadline_at] if deadline_at is not None else []
+        if policy.deadline is not None:
+            limits.append(clock() + policy.deadline)
+        #: The monotonic instant after which nothing is sent; ``None``: no limit.
+        self.at: float | None = min(limits) if limits else None
+
+    def remaining(self) -> float | None:
+        """Seconds left (never negative), or ``None`` when there is no limit."""
+        return None if self.at is None else max(0.0, self.at - self.clock())
+
+    def expired(self) -> bool:
+        """True once no new request may start."""
+        return self.at is not None and self.clock() >= self.at
+
+    def clip(self, seconds: float) -> float:
+        """``seconds`` shortened so that a sleep of it ends by the deadline."""
+        left = self.remaining()
+        return seconds if left is None else min(seconds, left)
+
+
+def deadline_from_context(context: Any, margin: float = 1.0) -> float:
+    """A ``deadline_at`` for a Lambda invocation: its remaining time less ``margin`` seconds.
+
+    ``context`` is the handler's ``LambdaContext`` (anything with
+    ``get_remaining_time_in_millis``). The margin leaves time to shape a response.
+    """
+    remaining = float(context.get_remaining_time_in_millis()) / 1000.0
+    return time.monotonic() + max(0.0, remaining - margin)
 
 
 def error_code(error: ClientError) -> str:
