@@ -128,6 +128,30 @@ class FleetNetwork(Construct):
             retention=config.log_retention,
             removal_policy=config.removal_policy,
         )
+        call = cr.AwsSdkCall(
+            service="EC2",
+            action="describePrefixLists",
+            parameters={
+                "Filters": [
+                    {"Name": "prefix-list-name", "Values": [f"com.amazonaws.{region}.dynamodb"]}
+                ]
+            },
+            physical_resource_id=cr.PhysicalResourceId.of(f"dynamodb-prefix-list-{region}"),
+            output_paths=["PrefixLists.0.PrefixListId"],
+        )
+        lookup = cr.AwsCustomResource(
+            self,
+            "DynamoDbPrefixList",
+            on_create=call,
+            on_update=call,
+            role=self._lookup_role(log_group),
+            log_group=log_group,
+            install_latest_aws_sdk=False,
+        )
+        return lookup.get_response_field("PrefixLists.0.PrefixListId")
+
+    def _lookup_role(self, log_group: logs.LogGroup) -> iam.Role:
+        """The lookup function's role: its own logs and DescribePrefixLists, nothing else."""
         role = iam.Role(
             self,
             "PrefixListLookupRole",
@@ -151,27 +175,7 @@ class FleetNetwork(Construct):
             "ec2:DescribePrefixLists supports no resource-level permissions; it is a "
             "read-only call that returns AWS-managed prefix list ids and nothing else.",
         )
-        call = cr.AwsSdkCall(
-            service="EC2",
-            action="describePrefixLists",
-            parameters={
-                "Filters": [
-                    {"Name": "prefix-list-name", "Values": [f"com.amazonaws.{region}.dynamodb"]}
-                ]
-            },
-            physical_resource_id=cr.PhysicalResourceId.of(f"dynamodb-prefix-list-{region}"),
-            output_paths=["PrefixLists.0.PrefixListId"],
-        )
-        lookup = cr.AwsCustomResource(
-            self,
-            "DynamoDbPrefixList",
-            on_create=call,
-            on_update=call,
-            role=role,
-            log_group=log_group,
-            install_latest_aws_sdk=False,
-        )
-        return lookup.get_response_field("PrefixLists.0.PrefixListId")
+        return role
 
     def _security_groups(self) -> tuple[ec2.SecurityGroup, ec2.SecurityGroup]:
         functions = ec2.SecurityGroup(
