@@ -20,7 +20,7 @@ DEFAULT_CALLER_CLAIM = "sub"
 DEFAULT_SAFETY_MARGIN = 10.0
 
 # DynamoDB's own rule for table names.
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
 _CACHE_SCHEMES = ("memory://", "redis://", "rediss://", "valkey://", "valkeys://", "unix://")
 
 
@@ -69,7 +69,7 @@ class Settings:
             name = env.get(table.env_var, "").strip()
             if not name:
                 continue
-            if not _TABLE_NAME.match(name):
+            if not _TABLE_NAME.fullmatch(name):
                 raise SettingsError(f"{table.env_var}={name!r} is not a valid DynamoDB table name")
             tables[table.logical_name] = name
         cache_url = env.get("CACHE_URL", "").strip() or None

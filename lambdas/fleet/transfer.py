@@ -29,8 +29,9 @@ __all__ = ["TransferRequest", "TransferService", "parse_transfer", "MAX_BODY_BYT
 #: A transfer body is two ids; anything near this size is not a transfer.
 MAX_BODY_BYTES = 16 * 1024
 MAX_ID_LENGTH = 256
-# Ids are opaque, but never empty, never whitespace or control characters.
-_ID = re.compile(rf"^[^\s\x00-\x1f\x7f]{{1,{MAX_ID_LENGTH}}}$")
+# Ids are opaque, but never empty, never whitespace or control characters. Applied with
+# fullmatch: "$" would also match before a trailing newline.
+_ID = re.compile(rf"[^\s\x00-\x1f\x7f]{{1,{MAX_ID_LENGTH}}}")
 _FIELDS = ("fromUserId", "toUserId")
 
 _DEVICE, _FROM, _TO = 0, 1, 2
@@ -56,7 +57,7 @@ class TransferRequest:
 def _check_id(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise BadRequest(f"{what} must be a string", "InvalidField")
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise BadRequest(
             f"{what} must be 1 to {MAX_ID_LENGTH} characters without spaces", "InvalidField"
         )

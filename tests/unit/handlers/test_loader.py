@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from dynabatch import BatchClient
+from fleet.devices import encode_cursor
 from fleet.runtime import get_runtime
 from handlers import loader
 
@@ -179,6 +180,15 @@ def test_no_caller_identity_is_401(aws: Any) -> None:
         ({"cursor": "eyJ1IjoidXNlci0wMDAxIiwibyI6LTF9"}, "InvalidCursor"),  # offset -1
         ({"cursor": "eyJ1IjoidXNlci0wMDAyIiwibyI6MX0"}, "InvalidCursor"),  # user-0002's
         ({"cursor": "x" * 600}, "InvalidCursor"),
+        # "$" matches before a trailing newline: every check is a full match.
+        ({"limit": "5\n"}, "InvalidLimit"),
+        ({"fields": "name\n"}, "InvalidFields"),
+        ({"fields": "name,\tstate"}, "InvalidFields"),
+        ({"cursor": encode_cursor("user-0001", 1) + "\n"}, "InvalidCursor"),
+        (
+            {"cursor": encode_cursor("user-0001", 1)[:4] + " " + encode_cursor("user-0001", 1)[4:]},
+            "InvalidCursor",
+        ),
     ],
 )
 def test_bad_parameters_are_400_with_a_code(

@@ -149,6 +149,7 @@ def test_no_caller_is_401(aws: Any) -> None:
         ('{"fromUserId": "user-0001", "toUserId": null}', 400, "InvalidField"),
         ('{"fromUserId": "user-0001", "toUserId": ["user-0002"]}', 400, "InvalidField"),
         ('{"fromUserId": "user-0001", "toUserId": "a b"}', 400, "InvalidField"),
+        ('{"fromUserId": "user-0001", "toUserId": "user-0002\\n"}', 400, "InvalidField"),
         ('{"fromUserId": "user-0001", "toUserId": "user-0002", "x": 1}', 400, "UnknownField"),
         ('{"fromUserId": "user-0001", "toUserId": "user-0001"}', 400, "SameOwner"),
         ("[" * 100_000, 413, "PayloadTooLarge"),
@@ -214,12 +215,22 @@ def test_a_failed_transfer_is_not_replayed(batch: BatchClient) -> None:
     assert move("dev-1", "user-0001", "user-0002", key="k-9")[0] == 200
 
 
-def test_a_malformed_idempotency_key_is_400(batch: BatchClient) -> None:
+@pytest.mark.parametrize("key", ["x" * 300, "", "k-1\n", "k 1"])
+def test_a_malformed_idempotency_key_is_400(batch: BatchClient, key: str) -> None:
     seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
 
-    status, body = move("dev-1", "user-0001", "user-0002", key="x" * 300)
+    status, body = move("dev-1", "user-0001", "user-0002", key=key)
 
     assert (status, body["error"]["code"]) == (400, "InvalidIdempotencyKey")
+    assert owners(batch)[1] == {"dev-1": "user-0001"}
+
+
+def test_a_device_id_with_a_trailing_newline_is_400(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+
+    status, body = move("dev-1%0A", "user-0001", "user-0002")  # as API Gateway passes it
+
+    assert (status, body["error"]["code"]) == (400, "InvalidField")
 
 
 def test_throttling_past_the_budget_is_503_and_nothing_moves(batch: BatchClient) -> None:
