@@ -21,7 +21,8 @@ from .query import Page, build_read_request, iter_pages, parallel_scan
 from .reader import GetStream, collect
 from .retry import RetryPolicy
 from .transactions import TransactGet, TransactWriteAction, transact_get, transact_write
-from .types import Delete, GetResult, Item, Put, WriteResult
+from .types import Delete, GetResult, Item, Put, Update, UpdateResult, WriteResult
+from .updates import update_items
 from .writer import BatchWriter, write
 
 if TYPE_CHECKING:
@@ -618,3 +619,76 @@ class BatchClient:
         [{'deviceId': 'd-1', 'ownerId': 'u-1'}]
         """
         return transact_get(self, gets, deadline_at=deadline_at)
+
+    # -- UpdateItem --------------------------------------------------------------------
+
+    def update_items(
+        self,
+        updates: Iterable[Update],
+        *,
+        create_missing: bool = False,
+        return_old_on_condition_failure: bool = False,
+        return_consumed_capacity: bool = False,
+        deadline_at: float | None = None,
+        raise_on_failure: bool = True,
+    ) -> UpdateResult:
+        """Apply any number of :class:`Update` s, one UpdateItem each, in parallel.
+
+        BatchWriteItem cannot update; this runs UpdateItem under the client's
+        ``concurrency``, write capacity budget and retry policy (throttles retried with
+        jittered backoff). Every update pulled ends applied (``result.updated``) or in
+        ``result.failed`` with its table, key, code and message. The source is pulled
+        lazily; updates of one key in one call may run in any order.
+
+        Parameters
+        ----------
+        updates:
+            A list or a generator of :class:`Update`.
+        create_missing:
+            ``False`` (default): an update never creates an item; a key with no item is
+            reported as ``ItemNotFound``. ``True``: UpdateItem's own upsert.
+        return_old_on_condition_failure:
+            Put the item as it stood into ``FailedUpdate.old_item`` when a condition
+            failed (``ReturnValuesOnConditionCheckFailure=ALL_OLD``).
+        return_consumed_capacity:
+            Fill ``result.consumed_capacity`` per table.
+        deadline_at:
+            A ``time.monotonic()`` instant (see :func:`dynabatch.deadline_from_context`);
+            with ``RetryPolicy.deadline`` the earlier holds. No UpdateItem starts after it
+            and no backoff runs past it; what is left is reported as ``DeadlineExceeded``.
+        raise_on_failure:
+            Raise :class:`UpdateItemsError` (carrying the result) when any update failed;
+            with ``False`` the failures are only in the result.
+
+        Returns
+        -------
+        UpdateResult
+            ``updated``, ``failed``, ``requests``, ``throttles``, ``consumed_capacity``.
+
+        Raises
+        ------
+        UpdateItemsError
+            Some updates were not applied (see ``raise_on_failure``), or the source
+            raised (its exception is ``__cause__``): pulling stops, what is in flight is
+            settled, and ``error.result`` says what was applied and what was not.
+            ``KeyboardInterrupt`` from the source propagates as itself, with the same
+            result on its ``result`` attribute.
+
+        Example
+        -------
+        >>> batch.update_items(  # doctest: +SKIP
+        ...     Update("devices", {"deviceId": d}, set={"state": "maintenance"},
+        ...            condition=Attr("state").ne("retired"))
+        ...     for d in device_ids
+        ... ).updated
+        10000
+        """
+        return update_items(
+            self,
+            updates,
+            create_missing=create_missing,
+            return_old_on_condition_failure=return_old_on_condition_failure,
+            return_consumed_capacity=return_consumed_capacity,
+            deadline_at=deadline_at,
+            raise_on_failure=raise_on_failure,
+        )
