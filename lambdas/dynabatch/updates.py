@@ -56,10 +56,6 @@ class UpdateItemsError(BatchLayerError):
         )
 
 
-class _Refused(ValueError):
-    """An update found invalid before sending."""
-
-
 def build_update_request(
     update: Update, key_names: tuple[str, ...], *, create_missing: bool = True
 ) -> dict[str, Any]:
@@ -105,7 +101,7 @@ def build_update_request(
         if condition is None:
             condition = exists
         elif isinstance(condition, str):
-            # boto3's builder names the partition key #n0; the caller's string keeps its own.
+            # The caller's string keeps its placeholders; the existence test gets its own.
             condition = f"({condition}) AND attribute_exists(#exists_pk)"
             merge_expression_parts(
                 request, {"ExpressionAttributeNames": {"#exists_pk": key_names[0]}}

@@ -311,3 +311,24 @@ def test_an_update_needs_one_form() -> None:
         Update("devices", {"deviceId": "d"})
     with pytest.raises(ValueError, match="one of them"):
         Update("devices", {"deviceId": "d"}, set={"a": 1}, update_expression="SET a = :a")
+
+
+def test_a_string_condition_keeps_its_placeholders_and_still_never_creates(
+    fleet: BatchClient, ddb: Any
+) -> None:
+    updates = [
+        Update(
+            "devices",
+            {"deviceId": device},
+            set={"state": "maintenance"},
+            condition="#s = :on",
+            names={"#s": "state"},
+            values={":on": "on"},
+        )
+        for device in ("d-001", "d-999")
+    ]
+
+    result = fleet.update_items(updates, raise_on_failure=False)
+
+    assert result.updated == 1 and [f.code for f in result.failed] == ["ItemNotFound"]
+    assert states(ddb)["d-001"] == "maintenance" and "d-999" not in states(ddb)
