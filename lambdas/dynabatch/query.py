@@ -45,7 +45,7 @@ MAX_TOTAL_SEGMENTS = 1_000_000
 
 
 class DeadlineExceededError(BatchLayerError, TimeoutError):
-    """A single-request call (Query/Scan page, transaction, update) ran out of time.
+    """A Query/Scan page or a transaction was not sent because the deadline came.
 
     Raised instead of starting a request after the call's deadline, or instead of a
     backoff that would end after it.

@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, ConditionExpressionBuilder
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .engine import Entry, Outcome, run_engine
 from .exceptions import BatchLayerError
@@ -229,11 +229,15 @@ class _Updates:
         if names is None:
             try:
                 names = self.batch.key_names(table)
-            except ClientError as error:
-                message = str(error.response.get("Error", {}).get("Message", error))
+            except (ClientError, BotoCoreError) as error:
+                if isinstance(error, ClientError):
+                    code = error_code(error)
+                    message = str(error.response.get("Error", {}).get("Message", error))
+                else:
+                    code, message = type(error).__name__, str(error)
                 # Remembered, so a missing table costs one DescribeTable, not one per key.
-                self._table_errors[table] = (error_code(error), message)
-                raise _TableUnknown(error_code(error), message) from None
+                self._table_errors[table] = (code, message)
+                raise _TableUnknown(code, message) from None
         return names
 
     # -- sending (on a pool thread) -------------------------------------------------------
