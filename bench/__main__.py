@@ -24,7 +24,9 @@ from .workloads import WORKLOADS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = (*WORKLOADS, "cpu", "sweep", "coldstart")
-METHOD_ORDER = ["one-call", "boto3", "threadpool10", "pynamodb", "dynabatch"]
+METHOD_ORDER = ["one-call", "boto3", "threadpool", "pynamodb", "aiodynamo", "dynabatch"]
+#: The CPU table adds dynabatch's lean codec+wire pieces alone: the integration's target.
+CPU_METHODS = [*METHOD_ORDER, "lean"]
 
 
 def _machine() -> dict[str, Any]:
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu_rows: list[dict[str, Any]] = []
     if run("cpu"):
         cpu_workloads = ["read50", "read1000", "write1000", "write10000"]
-        cpu_rows = measure_cpu(METHOD_ORDER, cpu_workloads, plan.repeats, log=print)
+        cpu_rows = measure_cpu(CPU_METHODS, cpu_workloads, plan.repeats, log=print)
     sweep_rows: list[dict[str, Any]] = []
     if run("sweep"):
         sweep_rows = measure_sweeps([1_000, 10_000, 100_000], ["keys", "sweeper"], log=print)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dynabatch import DEFAULT_CONCURRENCY
+
 from .methods import METHODS
 from .runner import Figure
 
@@ -16,9 +18,11 @@ __all__ = ["markdown_table", "write_json", "plot", "peer_ratio", "full_report"]
 LABELS = {
     "one-call": "one call per item",
     "boto3": "boto3 batch_writer / batch_get_item",
-    "threadpool10": "ThreadPoolExecutor(10)",
+    "threadpool": f"ThreadPoolExecutor({DEFAULT_CONCURRENCY})",
     "pynamodb": "PynamoDB",
+    "aiodynamo": "aiodynamo (asyncio)",
     "dynabatch": "**dynabatch**",
+    "lean": "dynabatch lean codec+wire (pieces alone)",
 }
 
 
