@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
+from bench.breakdown import PARTS, breakdown_table, measure_breakdown
 from bench.cpuprobe import measure_cpu
 from bench.methods import build_methods
 from bench.report import markdown_table
@@ -144,3 +145,18 @@ def test_cpu_probe_runs_every_method_without_the_network() -> None:
         **{(m, "write60"): 3 for m in methods},
     }
     assert all(r["cpu_us_per_item"] > 0 for r in rows)
+
+
+def test_breakdown_times_every_part_of_both_paths_for_a_written_and_a_read_item() -> None:
+    rows = measure_breakdown(log=lambda _: None, calls=2, layer_items=100)
+    assert [(r["kind"], r["path"]) for r in rows] == [
+        ("write", "botocore"),
+        ("write", "lean codec+wire"),
+        ("read", "botocore"),
+        ("read", "lean codec+wire"),
+    ]
+    for row in rows:
+        for part in PARTS:
+            if not (row["path"] != "botocore" and part == "layer"):
+                assert row[part] == row[part], (row, part)  # measured, not NaN
+    assert "| one written (25 a request) | botocore |" in breakdown_table(rows)
