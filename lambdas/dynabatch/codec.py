@@ -119,6 +119,20 @@ def _encode_map(value: Mapping[Any, Any]) -> tuple[str, int]:
     return '{"M":{' + ",".join(parts) + "}}", size
 
 
+#: Attribute name -> (its quoted text and ":", its size): names repeat across items.
+_NAMES: dict[str, tuple[str, int]] = {}
+_MAX_NAMES = 4096  # items with ever-new names must not grow this without bound
+
+
+def _name_entry(name: Any) -> tuple[str, int]:
+    if type(name) is not str:
+        raise TypeError(f"map keys and attribute names must be str, not {name!r}")
+    entry = (_quote(name) + ":", _text_size(name))
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[name] = entry
+    return entry
+
+
 def _encode_value(value: Any) -> tuple[str, int]:
     """One attribute value as DynamoDB JSON text, and its size."""
     kind = type(value)
@@ -199,12 +213,25 @@ def encode_item(item: Mapping[str, Any]) -> tuple[str, int]:
     """
     parts = []
     size = 0
+    names = _NAMES
     for name, value in item.items():
-        if type(name) is not str:
-            raise TypeError(f"map keys and attribute names must be str, not {name!r}")
-        text, value_size = _encode_value(value)
-        parts.append(_quote(name) + ":" + text)
-        size += (len(name) if name.isascii() else len(name.encode("utf-8"))) + value_size
+        known = names.get(name)
+        if known is None:
+            known = _name_entry(name)
+        head, name_size = known
+        kind = type(value)
+        # The two leaf types most items are made of, inline: no call, no tuple.
+        if kind is str:
+            parts.append(head + '{"S":' + _quote(value) + "}")
+            size += name_size + (len(value) if value.isascii() else len(value.encode("utf-8")))
+        elif kind is int and -_INT_LIMIT < value < _INT_LIMIT:
+            text = str(value)
+            parts.append(head + '{"N":"' + text + '"}')
+            size += name_size + _number_size(text)
+        else:
+            text, value_size = _encode_value(value)
+            parts.append(head + text)
+            size += name_size + value_size
     return "{" + ",".join(parts) + "}", size
 
 

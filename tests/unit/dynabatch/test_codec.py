@@ -122,6 +122,25 @@ def test_decoded_body_items_equal_type_deserializer_numbers_and_binary_included(
     assert codec.wire_to_botocore(json.loads(text)) == as_sent
 
 
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"a": "é"},
+        {"é": "x"},
+        {"m": {"ü": "日本"}},
+        {"l": ["😀", b"\xff"]},
+        {"ss": {"ß", "a"}},
+        {"n": -12345678901234567890, "z": 0, "d": Decimal("-0.000120")},
+    ],
+)
+def test_text_and_size_of_non_ascii_and_number_edge_items(item: dict[str, Any]) -> None:
+    # Fixed cases the random search may not draw: UTF-8 sizes at every level, number digits.
+    assert codec.encode_item(item) == (
+        reference_text(item),
+        serde.item_size(serde.serialize_item(item)),
+    )
+
+
 def test_binary_comes_back_as_bytes_and_numbers_as_decimal() -> None:
     text, _ = codec.encode_item({"b": b"\x00\xff", "n": 1.5, "bs": {b"x"}, "ns": {3}})
     decoded = codec.decode_item(json.loads(text))
@@ -231,3 +250,10 @@ def test_load_body_parses_once_and_refuses_non_objects() -> None:
     assert codec.load_body(b'{"Items":[]}') == {"Items": []}
     with pytest.raises(ValueError, match="list"):
         codec.load_body(b"[]")
+
+
+def test_ever_new_attribute_names_do_not_grow_the_name_cache_without_bound() -> None:
+    for i in range(codec._MAX_NAMES + 100):
+        text, _ = codec.encode_item({f"name-{i}": i})
+        assert text == f'{{"name-{i}":{{"N":"{i}"}}}}'
+    assert len(codec._NAMES) <= codec._MAX_NAMES
