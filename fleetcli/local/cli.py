@@ -108,6 +108,13 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help=f"answer 504 when a function takes longer (API Gateway's {_DEFAULTS.api_timeout:g})",
     )
     parser.add_argument(
+        "--idle-timeout",
+        type=seconds,
+        default=_DEFAULTS.idle_timeout,
+        metavar="SECONDS",
+        help=f"drop a connection silent this long (default {_DEFAULTS.idle_timeout:g}; 0: never)",
+    )
+    parser.add_argument(
         "--reload",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -222,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         dev_identity_remote=args.allow_dev_identity_remote,
         concurrency=args.concurrency,
         api_timeout=args.api_timeout,
+        idle_timeout=args.idle_timeout,
         reload=args.reload,
         state_dir=args.state_dir,
     )

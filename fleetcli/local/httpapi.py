@@ -180,9 +180,11 @@ class LocalApi(ThreadingHTTPServer):
         dev_identity: bool = True,
         hosts: frozenset[str] = frozenset(),
         gateway_timeout: float = GATEWAY_TIMEOUT,
+        socket_timeout: float = SOCKET_TIMEOUT,
     ) -> None:
         self.routes, self.caller_claim, self.extra = routes, caller_claim, extra or {}
         self.dev_identity, self.gateway_timeout = dev_identity, gateway_timeout
+        self.socket_timeout = socket_timeout
         self.hosts = LOOPBACK_HOSTS | {h.lower() for h in hosts}
         super().__init__(address, _Handler)
 
@@ -207,7 +209,11 @@ class _Handler(BaseHTTPRequestHandler):
     server: LocalApi
     protocol_version = "HTTP/1.1"
     server_version = "fleet-local"
-    timeout = SOCKET_TIMEOUT  # StreamRequestHandler sets it on the socket
+
+    def setup(self) -> None:
+        # StreamRequestHandler puts ``timeout`` on the socket: reads and writes give up.
+        self.timeout = self.server.socket_timeout or None  # type: ignore[misc]  # 0: no limit
+        super().setup()
 
     def __getattr__(self, name: str) -> Any:
         # The base class looks up do_<METHOD>: every method gets an answer (a 404 JSON
@@ -245,6 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:  # asked for, or the body was not read: say so
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)

@@ -30,7 +30,7 @@ from fleetcli.env import is_local, set_table_variables, table_name, use_dummy_cr
 from .apidocs import DOCS_HTML
 from .demo import demo_data
 from .embedded import start_moto
-from .httpapi import GATEWAY_TIMEOUT, LOOPBACK_HOSTS, LocalApi, Route
+from .httpapi import GATEWAY_TIMEOUT, LOOPBACK_HOSTS, SOCKET_TIMEOUT, LocalApi, Route
 from .invoke import DEFAULT_CONCURRENCY, WATCHER, LocalFunction, local_function, scheduled_event
 from .state import load_tables, save_tables, saved_tables
 
@@ -60,6 +60,7 @@ class StackOptions:
     dev_identity_remote: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     api_timeout: float = GATEWAY_TIMEOUT
+    idle_timeout: float = SOCKET_TIMEOUT
     reload: bool = True
     state_dir: Path | None = None
 
@@ -271,6 +272,7 @@ class LocalStack:
             dev_identity=self.local_tables or self.options.dev_identity_remote,
             hosts=extra_hosts,
             gateway_timeout=self.options.api_timeout,
+            socket_timeout=self.options.idle_timeout,
         )
         thread = threading.Thread(target=self.api.serve_forever, name="http-api", daemon=True)
         thread.start()
