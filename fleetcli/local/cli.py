@@ -21,7 +21,7 @@ from fleetcli.common import OK, PARTIAL, USAGE, fail, positive, seconds
 from fleetcli.env import add_connection_arguments, apply_connection, set_table_variables
 
 from .banner import banner
-from .console import quiet_metrics
+from .console import MetricsFilter, quiet_metrics
 from .httpapi import LOOPBACK_HOSTS
 from .invoke import events_dir, function_names, local_function, scheduled_event
 from .stack import LocalStack, StackError, StackOptions
@@ -281,7 +281,8 @@ def _invoke(name: str, event: dict[str, Any]) -> tuple[int, Any, str | None]:
     try:
         # The function's logs go to stderr: stdout carries only the result, so
         # `fleet sweep --output json | jq .result.deleted` works.
-        with contextlib.redirect_stdout(sys.stderr):
+        quiet = isinstance(sys.stdout, MetricsFilter)
+        with contextlib.redirect_stdout(MetricsFilter(sys.stderr) if quiet else sys.stderr):
             return OK, function.invoke(event), None
     except Exception as error:  # the function failed: say so in one line, as Lambda would
         return PARTIAL, None, f"{name} failed: {type(error).__name__}: {error}"

@@ -80,17 +80,16 @@ class CodeWatcher:
     """Notices edits to the handlers' code by the files' modification times (no polling
     thread: checked when an invocation starts, at most once per ``interval``)."""
 
-    def __init__(self, interval: float = 1.0) -> None:
-        self.interval = interval
+    def __init__(self, interval: float = 1.0, packages: tuple[str, ...] = CODE_PACKAGES) -> None:
+        self.interval, self.packages = interval, packages
         self.generation = 0
         self._lock = threading.Lock()
         self._checked = 0.0
         self._seen: dict[str, int] | None = None
 
-    @staticmethod
-    def _roots() -> list[Path]:
+    def _roots(self) -> list[Path]:
         roots: list[Path] = []
-        for name in CODE_PACKAGES:
+        for name in self.packages:
             spec = importlib.util.find_spec(name)
             if spec is not None and spec.submodule_search_locations:
                 roots.extend(Path(p) for p in spec.submodule_search_locations)
@@ -114,15 +113,15 @@ class CodeWatcher:
             snapshot = self._snapshot()
             if self._seen is not None and snapshot != self._seen:
                 self.generation += 1
-                _drop_modules()
+                _drop_modules(self.packages)
                 sys.stderr.write("[reload] handler code changed: next invocations import it anew\n")
             self._seen = snapshot
             return self.generation
 
 
-def _drop_modules() -> None:
+def _drop_modules(packages: tuple[str, ...]) -> None:
     for name in list(sys.modules):
-        if name.split(".")[0] in CODE_PACKAGES:
+        if name.split(".")[0] in packages:
             del sys.modules[name]
     importlib.invalidate_caches()
 
@@ -159,7 +158,11 @@ class LocalFunction:
         with self._import_lock:
             if self._handler is None or generation != self._generation:
                 module, _, function = self.spec.handler.rpartition(".")
-                self._handler = getattr(importlib.import_module(module), function)
+                # Powertools' Logger keeps the stream it finds at import: stderr, so the
+                # functions' logs stay off stdout (the banner's, and a command's result).
+                with contextlib.redirect_stdout(sys.stderr):
+                    imported = importlib.import_module(module)
+                self._handler = getattr(imported, function)
                 self._generation = generation
             return self._handler
 
