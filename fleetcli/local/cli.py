@@ -295,7 +295,10 @@ def _report(args: argparse.Namespace, command: str, name: str, event: dict[str, 
             "command": command,
             "status": "ok" if code == OK else "partial",
             "exit_code": code,
-            "error": None if error is None else {"message": error},
+            # The shape of fleetcli.common.emit_json's documents (docs/cli.md).
+            "error": None
+            if error is None
+            else {"message": error, "file": None, "line": None, "attribute": None},
             "function": name,
             "result": result,
         }
