@@ -10,6 +10,7 @@ credentials it needs. The README's sample runs the same sequence (the same
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,18 +63,22 @@ def commands(stack: LocalStack, region: str) -> list[str]:
         '.list_tables()["TableNames"])'
     )
     body = '{"fromUserId": "user-0001", "toUserId": "user-0002"}'
-    return [
+    aws = (
+        f"{creds}AWS_DEFAULT_REGION={region} aws dynamodb scan --table-name {devices}"
+        f" --max-items 5 --endpoint-url {ddb}"
+    )
+    printed = [
         f"curl -i -H 'X-Dev-User: user-0001'"
         f" '{api}/users/user-0001/devices?limit=5&fields=name,state'",
         "curl -i -X POST -H 'X-Dev-User: user-0001' -H 'Content-Type: application/json'"
         f" -H 'Idempotency-Key: {DEMO_IDEMPOTENCY_KEY}' -d '{body}'"
         f" {api}/devices/dev-00001/transfer",
-        f"{creds}AWS_DEFAULT_REGION={region} aws dynamodb scan --table-name {devices}"
-        f" --max-items 5 --endpoint-url {ddb}",
         f"{_program('python')} -c {shlex.quote(python)}",
         f"{creds}AWS_DEFAULT_REGION={region} {_program('fleet')} export {devices}"
         f" {devices}.jsonl --endpoint-url {ddb}",
     ]
+    # Only what works when pasted here: the AWS CLI line when the AWS CLI is installed.
+    return printed[:2] + ([aws] if shutil.which("aws") else []) + printed[2:]
 
 
 def banner(stack: LocalStack, extra: dict[str, Any] | None = None) -> str:

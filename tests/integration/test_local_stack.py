@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -69,10 +70,7 @@ def test_the_banner_gives_curl_commands_with_the_development_identity(stack: Sta
     assert f"curl -i -H 'X-Dev-User: user-0001' '{stack.api}/users/user-0001/devices" in text
     assert "DEVELOPMENT identity" in text
     assert "no AWS account" in text
-    assert (
-        f"aws dynamodb scan --table-name devices --max-items 5 --endpoint-url {stack.dynamodb}"
-        in text
-    )
+    assert f"export devices devices.jsonl --endpoint-url {stack.dynamodb}" in text
 
 
 def pasted(command: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -101,8 +99,12 @@ def banner_commands(stack: Stack) -> list[str]:
 
 def test_every_printed_command_works_as_pasted(stack: Stack, tmp_path: Path) -> None:
     commands = banner_commands(stack)
-    assert len(commands) == 5, commands
-    curl_list, curl_transfer, aws, python, export = commands
+    # The AWS CLI line is printed only where the AWS CLI is installed (pasted, it works).
+    has_aws = shutil.which("aws") is not None
+    assert len(commands) == (5 if has_aws else 4), commands
+    assert any(" aws dynamodb scan " in c for c in commands) == has_aws
+    curl_list, curl_transfer = commands[:2]
+    python, export = commands[-2:]
     for command in (curl_list, curl_transfer):
         shown = pasted(command, tmp_path, tmp_path)
         assert shown.returncode == 0, shown.stderr
@@ -111,9 +113,10 @@ def test_every_printed_command_works_as_pasted(stack: Stack, tmp_path: Path) -> 
     # The same transfer again (as the README's sample is): the same answer, not a 409.
     again = pasted(curl_transfer, tmp_path, tmp_path)
     assert again.stdout.startswith("HTTP/1.1 200"), again.stdout
-    scanned = pasted(aws, tmp_path, tmp_path)
-    assert scanned.returncode == 0, scanned.stderr
-    assert len(json.loads(scanned.stdout)["Items"]) == 5
+    if has_aws:
+        scanned = pasted(commands[2], tmp_path, tmp_path)
+        assert scanned.returncode == 0, scanned.stderr
+        assert len(json.loads(scanned.stdout)["Items"]) == 5
     listed = pasted(python, tmp_path, tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "'devices'" in listed.stdout and "'idempotency'" in listed.stdout
@@ -145,6 +148,10 @@ def test_the_readme_sample_works_as_pasted_after_the_banners(stack: Stack, tmp_p
             .replace(".venv/bin/", bin_dir)
         )
         shown = pasted(local, tmp_path, tmp_path)
+        if " aws " in local and shutil.which("aws") is None:
+            # The README's AWS CLI sample needs the AWS CLI: the only failure allowed.
+            assert shown.returncode == 127 and "aws: command not found" in shown.stderr
+            continue
         assert shown.returncode == 0, (local, shown.stderr)
         if local.startswith("curl"):
             assert shown.stdout.startswith("HTTP/1.1 200"), (local, shown.stdout)
