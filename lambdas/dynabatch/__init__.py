@@ -10,6 +10,7 @@ The batch layer of Device Fleet. Everything goes through :class:`BatchClient`::
 """
 
 from .capacity import CapacityBudget
+from .checks import check_item, check_key
 from .client import DEFAULT_CONCURRENCY, BatchClient, make_client
 from .constants import (
     MAX_GET_KEYS,
@@ -19,8 +20,10 @@ from .constants import (
     MAX_WRITE_ITEMS,
 )
 from .exceptions import (
+    BatchAbortedError,
     BatchLayerError,
     CancellationReason,
+    InvalidItemError,
     ItemTooLargeError,
     ThrottledError,
     TransactionCancelledError,
@@ -30,12 +33,23 @@ from .exceptions import (
 from .query import Page
 from .reader import GetStream
 from .retry import Deadline, RetryPolicy, deadline_from_context
-from .serde import deserialize_item, item_size, serialize_item
+from .serde import NumberMode, deserialize_item, deserializer, item_size, serialize_item
 from .transactions import TransactCheck, TransactDelete, TransactGet, TransactPut, TransactUpdate
-from .types import Capacity, ChunkError, Delete, GetPage, GetResult, Put, WriteResult
+from .types import (
+    Capacity,
+    ChunkError,
+    Delete,
+    Failure,
+    GetPage,
+    GetResult,
+    Put,
+    RequestEvent,
+    WriteResult,
+)
 from .writer import BatchWriter, ops_from_request_items
 
 __all__ = [
+    "BatchAbortedError",
     "BatchClient",
     "BatchLayerError",
     "BatchWriter",
@@ -46,17 +60,21 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "Deadline",
     "Delete",
+    "Failure",
     "GetPage",
     "GetResult",
     "GetStream",
+    "InvalidItemError",
     "ItemTooLargeError",
     "MAX_GET_KEYS",
     "MAX_ITEM_BYTES",
     "MAX_REQUEST_BYTES",
     "MAX_TRANSACT_ITEMS",
     "MAX_WRITE_ITEMS",
+    "NumberMode",
     "Page",
     "Put",
+    "RequestEvent",
     "RetryPolicy",
     "ThrottledError",
     "TransactCheck",
@@ -68,8 +86,11 @@ __all__ = [
     "UnprocessedItemsError",
     "UnprocessedKeysError",
     "WriteResult",
+    "check_item",
+    "check_key",
     "deadline_from_context",
     "deserialize_item",
+    "deserializer",
     "item_size",
     "make_client",
     "ops_from_request_items",
