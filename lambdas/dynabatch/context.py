@@ -9,6 +9,7 @@ way (client -> internals). Every DynamoDB request of the layer goes through
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -70,6 +71,9 @@ class BatchContext:
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._methods: dict[str, Callable[..., Any]] = {}
+        #: The monotonic clock and sleep deadlines and backoff use (tests swap them).
+        self.clock: Callable[[], float] = time.monotonic
+        self.sleep: Callable[[float], None] = time.sleep
 
     def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Send one DynamoDB request (``"BatchWriteItem"``, ...) and return its response."""

@@ -79,6 +79,8 @@ class Outcome:
     size_cut: bool = False
     error: tuple[str, str] | None = None
     duration: float = 0.0
+    # The deadline passed before the request could start: nothing was sent.
+    not_sent: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,9 @@ class Scheduler:
     def _send_safely(self, chunk: list[Entry]) -> Outcome:
         # Runs on a pool thread: turn every failure into an Outcome so the coordinator
         # always learns what happened to each entry.
+        if self.deadline.expired():
+            # Queued on the pool past the deadline: it must not start after all.
+            return Outcome(sent=chunk, unprocessed=list(chunk), not_sent=True)
         started = time.perf_counter()
         outcome = self._send_and_classify(chunk)
         outcome.duration = time.perf_counter() - started
@@ -258,6 +263,10 @@ class Scheduler:
         event = EngineEvent(outcome=outcome)
         for entry in outcome.sent:
             self.flying.discard(entry.ident)
+            if outcome.not_sent:
+                entry.attempts -= 1
+        if outcome.not_sent:
+            self.stats.requests -= 1
         if self.bucket is not None and outcome.consumed is not None:
             actual = sum(float(c.get("CapacityUnits", 0.0)) for c in outcome.consumed)
             self.bucket.adjust(actual - sum(e.units for e in outcome.sent))

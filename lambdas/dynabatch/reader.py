@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -193,12 +193,15 @@ class GetStream:
             max_count=MAX_GET_KEYS,
             max_bytes=ctx.max_request_bytes,
             policy=ctx.retry,
-            deadline=Deadline(ctx.retry, self._options.deadline_at),
+            deadline=Deadline(ctx.retry, self._options.deadline_at, ctx.clock),
             stats=stats,
             bucket=ctx.capacity_read,
+            sleep=ctx.sleep,
         )
+        # Keys given as lists are all reported at a deadline; a generator is not pulled on.
+        given_whole = all(isinstance(keys, Sequence) for keys in self._requests.values())
         try:
-            for event in scheduler.run(self._entries(), drain_on_deadline=False):
+            for event in scheduler.run(self._entries(), drain_on_deadline=given_whole):
                 yield from self._settle(event, stats, notify=True)
         except GeneratorExit as error:
             self._abort(scheduler, error, stats)
@@ -236,7 +239,7 @@ class GetStream:
         for entry in outcome.consumed or ():
             result.consumed_capacity.setdefault(entry["TableName"], Capacity()).add(entry)
         stats.add_capacity(outcome.consumed)
-        if notify and self._on_request is not None:
+        if notify and self._on_request is not None and not outcome.not_sent:
             for request_event in request_events("BatchGetItem", outcome):
                 self._on_request(request_event)
         if outcome.payload is None:  # throttled as a whole: nothing came back

@@ -165,9 +165,10 @@ class _Write:
                 max_count=MAX_WRITE_ITEMS,
                 max_bytes=ctx.max_request_bytes,
                 policy=ctx.retry,
-                deadline=Deadline(ctx.retry, self.options.deadline_at),
+                deadline=Deadline(ctx.retry, self.options.deadline_at, ctx.clock),
                 stats=stats,
                 bucket=ctx.capacity_write,
+                sleep=ctx.sleep,
             )
             for event in scheduler.run(source, drain_on_deadline=is_list):
                 self._handle(event, notify=True)
@@ -200,7 +201,7 @@ class _Write:
         for entry in outcome.consumed or ():
             result.consumed_capacity.setdefault(entry["TableName"], Capacity()).add(entry)
         self.stats.add_capacity(outcome.consumed)
-        if notify and self.on_request is not None:
+        if notify and self.on_request is not None and not outcome.not_sent:
             for event_for_table in request_events("BatchWriteItem", outcome):
                 self.on_request(event_for_table)
 
