@@ -180,7 +180,7 @@ class FakeDynamoDB:
         limit = 25 if operation == "BatchWriteItem" else 100
         if sum(len(keys) for keys in request.keys.values()) > limit:
             return "ValidationException", f"too many items in one request (over {limit})"
-        for table, keys in request.keys.items():
+        for keys in request.keys.values():
             if len(keys) != len(set(keys)):
                 return "ValidationException", "Provided list of item keys contains duplicates"
         if operation == "BatchWriteItem":

@@ -85,7 +85,7 @@ class BatchContract(RuleBasedStateMachine):
         self.fresh += 1
         key = f"k{self.fresh}"
         if kind == "delete":
-            existing = [k for (t, _), k in zip(self.model, self.model.values()) if t == "t1"]
+            existing = [item for (t, _), item in self.model.items() if t == "t1"]
             victim = existing[pick % len(existing)]["k"] if existing else key
             return Delete("t1", {"k": victim})
         if kind == "t2":
@@ -159,7 +159,7 @@ class BatchContract(RuleBasedStateMachine):
         assert set(failed) <= set(given_ids)
         assert result.superseded == 0
         assert result.written + len(failed) == len(given)
-        for op, ident in zip(given, given_ids):
+        for op, ident in zip(given, given_ids, strict=True):
             kind = kinds[ident]
             if ident in failed:
                 code = failed[ident].code
@@ -248,7 +248,7 @@ class BatchContract(RuleBasedStateMachine):
             held = {ident: item for ident, item in self.model.items() if ident[0] == table}
             stored = self.fake.stored(table)
             assert len(stored) == len(held)
-            for (t, key), item in held.items():
+            for (_, key), item in held.items():
                 assert stored[key] == serialize_item(item)
 
     @invariant()
