@@ -78,6 +78,7 @@ class GetStream:
         #: Identities of the keys asked for, in request order (duplicates dropped).
         self.order: dict[str, list[Hashable]] = {}
         self._started = False
+        self._deadline = Deadline(ctx.retry, options.deadline_at, ctx.clock)
         self._pages: Generator[tuple[str, list[tuple[Hashable, Item]]], None, None] | None = None
 
     # -- building requests ---------------------------------------------------------
@@ -104,6 +105,8 @@ class GetStream:
             order = self.order.setdefault(table, [])
             units = 1.0 if _for_table(self._options.consistent_read, table, False) else 0.5
             try:
+                if ctx.known_key_names(table) is None and self._deadline.expired():
+                    raise TableUnavailable(table, "DeadlineExceeded", "the call's deadline passed")
                 names = self._key_names[table] = ctx.key_names(table)
             except TableUnavailable as error:
                 for key in keys:
@@ -186,6 +189,7 @@ class GetStream:
         self._started = True
         ctx = self._ctx
         stats = CallStats("BatchGetItem")
+        deadline = self._deadline = Deadline(ctx.retry, self._options.deadline_at, ctx.clock)
         scheduler = Scheduler(
             self._send,
             executor=ctx.executor,
@@ -193,7 +197,7 @@ class GetStream:
             max_count=MAX_GET_KEYS,
             max_bytes=ctx.max_request_bytes,
             policy=ctx.retry,
-            deadline=Deadline(ctx.retry, self._options.deadline_at, ctx.clock),
+            deadline=deadline,
             stats=stats,
             bucket=ctx.capacity_read,
             sleep=ctx.sleep,

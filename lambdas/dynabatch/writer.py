@@ -71,13 +71,18 @@ class _Write:
         self.stats = CallStats("BatchWriteItem")
         self._names: dict[str, tuple[str, ...] | TableUnavailable] = {}
         self._unique: dict[Any, Entry] = {}
+        self.deadline = Deadline(ctx.retry, options.deadline_at, ctx.clock)
 
     def key_names(self, table: str) -> tuple[str, ...]:
         # One DescribeTable per table and call at most, a failure remembered too.
         names = self._names.get(table)
         if names is None:
+            known = self.ctx.known_key_names(table)
+            if known is None and self.deadline.expired():
+                # Describing the table would be a request after the deadline.
+                raise TableUnavailable(table, "DeadlineExceeded", "the call's deadline passed")
             try:
-                names = self.ctx.key_names(table)
+                names = known or self.ctx.key_names(table)
             except TableUnavailable as error:
                 names = error
             self._names[table] = names
@@ -165,7 +170,7 @@ class _Write:
                 max_count=MAX_WRITE_ITEMS,
                 max_bytes=ctx.max_request_bytes,
                 policy=ctx.retry,
-                deadline=Deadline(ctx.retry, self.options.deadline_at, ctx.clock),
+                deadline=self.deadline,
                 stats=stats,
                 bucket=ctx.capacity_write,
                 sleep=ctx.sleep,
