@@ -151,6 +151,8 @@ class Scheduler:
         self.stopped: tuple[str, str] | None = None
         self.seq = 0
         self.superseded = 0
+        self.source: Iterator[Entry] | None = None
+        self.drain = False
 
     # -- accepting entries ----------------------------------------------------------
 
@@ -407,6 +409,10 @@ class Scheduler:
                 self.in_flight.pop(future)
                 events.append(self.settle(future.result()))
         self._give_up_pending(*self.stopped)
+        if self.drain and self.source is not None:
+            # A list's entries were all given: those not pulled yet are reported too.
+            for entry in self.source:
+                self._give_up(entry, *self.stopped)
         events.append(EngineEvent(given_up=self._take_given_up(), superseded=self.superseded))
         self.superseded = 0
         return events
@@ -424,6 +430,7 @@ class Scheduler:
         """
         buffer_target = self.concurrency * self.max_count * 2
         exhausted = False
+        self.source, self.drain = source, drain_on_deadline
         while True:
             if self.deadline.expired() and self.stopped is None:
                 self.stopped = ("DeadlineExceeded", "")

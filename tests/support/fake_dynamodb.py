@@ -82,6 +82,7 @@ class FakeDynamoDB:
         self.items: dict[str, dict[Any, dict[str, Any]]] = {t: {} for t in tables}
         self.faults = Faults()
         self.rng = random.Random(seed)
+        self._latency_rng = random.Random(seed + 1)
         self.clock = StepClock()
         self.latency = latency
         self.real_latency = real_latency
@@ -127,7 +128,10 @@ class FakeDynamoDB:
             self.requests.append(request)
         try:
             if self.real_latency:
-                time.sleep(self.real_latency)  # lets requests overlap for real
+                # Requests overlap for real and finish out of order, as over a network.
+                with self._lock:
+                    pause = self._latency_rng.uniform(0.0, 2 * self.real_latency)
+                time.sleep(pause)
             with self._lock:
                 self.clock.advance(self.latency)
                 return self._respond(operation, params, request)
@@ -168,8 +172,8 @@ class FakeDynamoDB:
             body = op["PutRequest"]["Item"]
         elif "DeleteRequest" in op:
             body = op["DeleteRequest"]["Key"]
-        names = self.schemas.get(table) or {}
-        return key_identity({n: body[n] for n in names if n in body}) if names else None
+        names = self.schemas.get(table) or body  # no such table: the op's own content
+        return key_identity({n: body[n] for n in names if n in body})
 
     def _refusal(
         self, operation: str, request_items: dict[str, Any], request: Request
