@@ -5,6 +5,7 @@ Each test names the promise it holds; each fails on the code before the contract
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -56,9 +57,13 @@ def test_a_bad_op_in_a_batch_writer_never_takes_buffered_good_ops_with_it(
     items = devices(250)
     items[120] = {"deviceId": "huge", "blob": "x" * MAX_ITEM_BYTES}
 
-    with pytest.raises(UnprocessedItemsError) as caught, batch.writer(buffer_size=100) as writer:
-        for item in items:
-            writer.put("devices", item)
+    def write_all() -> None:
+        with batch.writer(buffer_size=100) as writer:
+            for item in items:
+                writer.put("devices", item)
+
+    with pytest.raises(UnprocessedItemsError) as caught:
+        write_all()
 
     result = caught.value.result
     assert result.written == 249 and len(stored(ddb, "devices")) == 249
@@ -115,10 +120,14 @@ def test_keyboard_interrupt_propagates_as_itself_with_the_result(
 def test_an_exception_in_a_writer_block_reports_the_buffer_as_never_sent(
     batch: BatchClient, recorder: Recorder, ddb: Any
 ) -> None:
-    with pytest.raises(BatchAbortedError) as caught, batch.writer(buffer_size=100) as writer:
-        for item in devices(130):
-            writer.put("devices", item)
-        raise RuntimeError("the caller broke")
+    def write_then_fail() -> None:
+        with batch.writer(buffer_size=100) as writer:
+            for item in devices(130):
+                writer.put("devices", item)
+            raise RuntimeError("the caller broke")
+
+    with pytest.raises(BatchAbortedError) as caught:
+        write_then_fail()
 
     result = caught.value.result
     assert result.written == 100 and len(stored(ddb, "devices")) == 100
@@ -458,7 +467,7 @@ def test_batch_retries_wait_a_jittered_exponential_backoff_first() -> None:
     assert len(fake.requests) == 6 and len(sleeps) == 5
     # Each retry starts only after a wait (virtual time between sends).
     starts = [r.started for r in fake.requests]
-    gaps = [b - a - fake.latency for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [b - a - fake.latency for a, b in itertools.pairwise(starts)]
     assert all(gap > 0 for gap in gaps)
     # Full jitter: within [0, base * 2**n], and not always the cap.
     caps = [0.01 * 2**n for n in range(1, 6)]
