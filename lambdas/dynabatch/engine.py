@@ -225,7 +225,11 @@ class Scheduler:
 
     def submit(self, chunk: list[Entry]) -> None:
         if self.bucket is not None:
-            self.bucket.acquire(sum(e.units for e in chunk))
+            units = sum(e.units for e in chunk)
+            if self.bucket.acquire(units, self.deadline.remaining()) is None:
+                for entry in chunk:
+                    self._give_up(entry, "DeadlineExceeded", "")
+                return
         for entry in chunk:
             entry.attempts += 1
             self.flying.add(entry.ident)
@@ -419,6 +423,14 @@ class Scheduler:
 
     # -- the loop --------------------------------------------------------------------
 
+    def _stop_at_deadline(self, source: Iterator[Entry], drain: bool) -> None:
+        self.stopped = ("DeadlineExceeded", "")
+        self._give_up_pending("DeadlineExceeded", "")
+        for entry in source:
+            self._give_up(entry, "DeadlineExceeded", "")
+            if not drain:
+                break
+
     def run(self, source: Iterator[Entry], *, drain_on_deadline: bool) -> Iterator[EngineEvent]:
         """Pull ``source`` lazily and yield an event per finished request, in completion
         order, plus events for entries given up.
@@ -433,12 +445,7 @@ class Scheduler:
         self.source, self.drain = source, drain_on_deadline
         while True:
             if self.deadline.expired() and self.stopped is None:
-                self.stopped = ("DeadlineExceeded", "")
-                self._give_up_pending("DeadlineExceeded", "")
-                for entry in source:
-                    self._give_up(entry, "DeadlineExceeded", "")
-                    if not drain_on_deadline:
-                        break
+                self._stop_at_deadline(source, drain_on_deadline)
                 exhausted = True
             while not exhausted and len(self.ready) < buffer_target:
                 pulled = next(source, None)

@@ -18,6 +18,7 @@ from dynabatch import (
     MAX_WRITE_ITEMS,
     BatchAbortedError,
     BatchClient,
+    CapacityBudget,
     InvalidItemError,
     Put,
     RequestEvent,
@@ -510,3 +511,21 @@ def test_a_client_side_deadline_from_a_lambda_context_is_honoured(ddb: Any) -> N
         result = batch.put_items("devices", devices(3), deadline_at=at, raise_on_unprocessed=False)
     assert {f.code for f in result.failures} == {"DeadlineExceeded"}
     assert all(f.attempts == 0 for f in result.failures)
+
+
+def test_a_capacity_budget_never_waits_past_the_deadline() -> None:
+    fake = FakeDynamoDB({"devices": {"deviceId": "S"}}, real_latency=0.0)
+    budget = CapacityBudget(write_units_per_second=5, clock=fake.clock, sleep=fake.clock.sleep)
+    with BatchClient(
+        fake.client, concurrency=1, retry=FAST, capacity=budget, key_schemas=KEYS
+    ) as batch:
+        batch.context.clock, batch.context.sleep = fake.clock, fake.clock.sleep
+        deadline_at = fake.clock() + 3.0
+        result = batch.put_items(
+            "devices", devices(60), deadline_at=deadline_at, raise_on_unprocessed=False
+        )
+
+    # 25 units a request at 5 a second: the second request would wait 4 s, past 3 s.
+    assert result.written == 25 and len(fake.requests) == 1
+    assert {f.code for f in result.failures} == {"DeadlineExceeded"}
+    assert fake.clock() <= deadline_at
