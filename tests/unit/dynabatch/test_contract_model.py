@@ -15,10 +15,12 @@ fails at random. After every call it checks the contract:
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+import boto3
 from dynabatch import (
     BatchAbortedError,
     BatchClient,
@@ -32,11 +34,15 @@ from dynabatch import (
 )
 from dynabatch.engine import max_sends_per_op
 from dynabatch.serde import key_identity, serialize_item
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from moto import mock_aws
 
 from tests.support.fake_dynamodb import POISON, FakeDynamoDB
+from tests.support.recorder import Recorder
+
+from .conftest import stored
 
 # Backoffs longer than a request (virtual time costs nothing), so a wait that is not
 # clipped to the deadline shows.
@@ -294,3 +300,77 @@ BatchContract.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 test_the_batch_contract_holds_under_random_faults = BatchContract.TestCase
+
+
+# -- the same promises against moto: fewer, slower examples --------------------------
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    size=st.integers(0, 90),
+    seed=st.integers(0, 2**16),
+    refuse=st.sampled_from([0.0, 0.3]),
+    raise_at=st.one_of(st.none(), st.integers(0, 90)),
+)
+def test_the_contract_holds_against_moto(
+    size: int, seed: int, refuse: float, raise_at: int | None
+) -> None:
+    draw = random.Random(seed)
+    kinds = [draw.choice(["put", "put", "poison", "invalid", "gone"]) for _ in range(size)]
+    items = [
+        {"deviceId": f"d-{i}", "v": i}
+        | ({"bad": set()} if kind == "invalid" else {})
+        | ({"poison": True} if kind == "poison" else {})
+        for i, kind in enumerate(kinds)
+    ]
+    ops = [
+        Put("gone" if k == "gone" else "devices", item)
+        for k, item in zip(kinds, items, strict=True)
+    ]
+    pulled: list[Put] = []
+
+    def source() -> Iterator[Put]:
+        for index, op in enumerate(ops):
+            if index == raise_at:
+                raise RuntimeError("the source broke")
+            pulled.append(op)
+            yield op
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb")
+        ddb.create_table(
+            TableName="devices",
+            KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "deviceId", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        recorder = Recorder(ddb)
+        lock = threading.Lock()
+        recorder.refuse = lambda table, wire: refuse > 0 and _chance(lock, draw, refuse)
+        recorder.poison = lambda table, wire: "poison" in wire
+        schemas = {"devices": ("deviceId",), "gone": ("deviceId",)}
+        with BatchClient(ddb, concurrency=3, retry=POLICY_FAST, key_schemas=schemas) as batch:
+            result, error = BatchContract._call(lambda: batch.write_items(source()))
+        assert recorder.in_flight == 0
+        held = {i["deviceId"]: i for i in stored(ddb, "devices")}
+
+    failed = {(f.table, f.request["PutRequest"]["Item"]["deviceId"]): f for f in result.failures}
+    assert len(failed) == len(result.failures)
+    assert result.written + len(failed) == len(pulled)
+    for op, kind in zip(pulled, kinds, strict=False):
+        ident = (op.table, op.item["deviceId"])
+        if ident in failed:
+            assert kind != "put" or failed[ident].code in STOPPED
+            continue
+        assert kind == "put" and held[op.item["deviceId"]] == op.item
+    assert len(held) == result.written
+    if error is not None and not isinstance(error, BatchAbortedError):
+        assert isinstance(error, UnprocessedItemsError)
+
+
+POLICY_FAST = RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.005)
+
+
+def _chance(lock: threading.Lock, draw: random.Random, p: float) -> bool:
+    with lock:  # the refusal hook runs on the layer's worker threads
+        return draw.random() < p
