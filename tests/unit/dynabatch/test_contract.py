@@ -529,3 +529,27 @@ def test_a_capacity_budget_never_waits_past_the_deadline() -> None:
     assert result.written == 25 and len(fake.requests) == 1
     assert {f.code for f in result.failures} == {"DeadlineExceeded"}
     assert fake.clock() <= deadline_at
+
+
+def test_an_error_on_a_worker_fails_its_request_only(
+    batch: BatchClient, recorder: Recorder, ddb: Any
+) -> None:
+    batch.put_items("devices", devices(300))
+    broken: list[int] = []
+
+    def break_first_response(parsed: dict[str, Any], **_: Any) -> None:
+        # A response item without its key: matching it to a key raises on the worker.
+        if not broken and parsed.get("Responses", {}).get("devices"):
+            broken.append(len(parsed["Responses"]["devices"]))
+            del parsed["Responses"]["devices"][0]["deviceId"]
+
+    ddb.meta.events.register("after-call.dynamodb.BatchGetItem", break_first_response)
+    keys = [{"deviceId": d["deviceId"]} for d in devices(300)]
+
+    with pytest.raises(UnprocessedKeysError) as caught:
+        batch.get_items({"devices": keys})
+
+    result = caught.value.result
+    assert len(result.failures) == broken[0] == 100
+    assert {f.code for f in result.failures} == {"ValueError"}
+    assert len(result.items["devices"]) == 200
