@@ -7,8 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 from dynabatch import BatchClient, deserialize_item, item_size, serialize_item
 from dynabatch.serde import key_identity
+from hypothesis import given
+from hypothesis import strategies as st
 
 from .conftest import stored
 
@@ -110,3 +113,29 @@ def test_equal_numbers_make_equal_keys() -> None:
         serialize_item({"b": 1, "a": "x"})
     )
     assert key_identity(serialize_item({"k": "1"})) != key_identity(serialize_item({"k": 1}))
+
+
+@given(
+    st.one_of(
+        st.integers(),
+        st.decimals(allow_nan=False, allow_infinity=False),
+        st.floats(allow_nan=False, allow_infinity=False),
+    )
+)
+def test_numbers_serialize_as_boto3_does_wherever_dynamodb_stores_them(value: Any) -> None:
+    reference = Decimal(repr(value)) if isinstance(value, float) else value
+    try:
+        ours: str | None = serialize_item({"v": value})["v"]["N"]
+    except ValueError:
+        ours = None
+    try:
+        theirs: str | None = TypeSerializer().serialize(reference)["N"]
+    except (ArithmeticError, TypeError):
+        theirs = None
+    if ours is not None:
+        assert Decimal(ours) == reference  # never a different number
+        if theirs is not None and reference != 0:
+            assert ours == theirs
+    elif theirs is not None:
+        # boto3 lets it through, DynamoDB would refuse it: outside 1E-130..9.99E+125.
+        assert not Decimal("1E-130") <= abs(Decimal(theirs)) < Decimal("1E+126")
