@@ -281,10 +281,24 @@ class GetStream:
 
 
 def collect(stream: GetStream, raise_on_unprocessed: bool) -> GetResult:
-    """Drain ``stream`` into a :class:`GetResult` with items in request order."""
+    """Drain ``stream`` into a :class:`GetResult` with items in request order.
+
+    If the stream stops on a caller-side failure, the error's result holds the items
+    found until then.
+    """
     found: dict[Hashable, Item] = {}
-    for _, page in stream.pages_with_identity():
-        found.update(page)
+    try:
+        for _, page in stream.pages_with_identity():
+            found.update(page)
+    finally:
+        _fill(stream, found)
+    result = stream.result
+    if raise_on_unprocessed and not result.complete:
+        raise UnprocessedKeysError(result)
+    return result
+
+
+def _fill(stream: GetStream, found: dict[Hashable, Item]) -> None:
     result = stream.result
     for table, order in stream.order.items():
         result.items[table] = [found[ident] for ident in order if ident in found]
@@ -296,6 +310,3 @@ def collect(stream: GetStream, raise_on_unprocessed: bool) -> GetResult:
             missing.sort(
                 key=lambda key: position[(table, key_identity(prepare_key(table, key, names)))]
             )
-    if raise_on_unprocessed and not result.complete:
-        raise UnprocessedKeysError(result)
-    return result

@@ -553,3 +553,28 @@ def test_an_error_on_a_worker_fails_its_request_only(
     assert len(result.failures) == broken[0] == 100
     assert {f.code for f in result.failures} == {"ValueError"}
     assert len(result.items["devices"]) == 200
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), LookupError("keys broke")])
+def test_a_key_source_that_raises_settles_and_carries_the_result(
+    batch: BatchClient, recorder: Recorder, error: BaseException
+) -> None:
+    batch.put_items("devices", devices(400))
+    recorder.delay = 0.002
+
+    def keys() -> Iterator[dict[str, Any]]:
+        for item in devices(400):
+            yield {"deviceId": item["deviceId"]}
+        raise error
+
+    expected = KeyboardInterrupt if isinstance(error, KeyboardInterrupt) else BatchAbortedError
+    with pytest.raises(expected) as caught:
+        batch.get_items({"devices": keys()})
+
+    assert recorder.in_flight == 0
+    result = caught.value.result  # type: ignore[union-attr]
+    assert all(f.code == "Aborted" for f in result.failures)
+    # Each key pulled is found or reported, and what was found is in the result.
+    assert len(result.items["devices"]) + len(result.failures) == 400
+    if isinstance(caught.value, BatchAbortedError):
+        assert caught.value.__cause__ is error
