@@ -42,6 +42,9 @@ class StackConfig:
     sweeper_rate_minutes: int = c.DEFAULT_SWEEPER_RATE_MINUTES
     warmer_rate_minutes: int = c.DEFAULT_WARMER_RATE_MINUTES
     powertools_layer_version: int = c.POWERTOOLS_LAYER_VERSION
+    # Distributed import (infra/bulkimport.py): on by default; a bucket of yours, or one made.
+    bulk_import: bool = True
+    bulk_import_bucket: str | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in c.STAGES:
@@ -110,6 +113,8 @@ class StackConfig:
             powertools_layer_version=_as_int(
                 get, c.CTX_POWERTOOLS_LAYER_VERSION, c.POWERTOOLS_LAYER_VERSION
             ),
+            bulk_import=_as_bool(get, c.CTX_BULK_IMPORT, default=True),
+            bulk_import_bucket=get(c.CTX_BULK_IMPORT_BUCKET) or None,
         )
 
 
@@ -121,3 +126,15 @@ def _as_int(get: Callable[[str], Any], key: str, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"context {key}={value!r}: a whole number") from None
+
+
+def _as_bool(get: Callable[[str], Any], key: str, default: bool) -> bool:
+    value = get(key)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ConfigError(f"context {key}={value!r}: true or false")
+    return text == "true"

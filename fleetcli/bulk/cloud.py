@@ -1,0 +1,420 @@
+"""``fleet import`` / ``fleet export`` with ``s3://`` targets: AWS's own engines.
+
+- ``fleet export TABLE s3://bucket/prefix [--since TIME]``: DynamoDB's export to S3
+  (ExportTableToPointInTime; reads no table capacity; needs PITR, which the stack enables).
+- ``fleet import TABLE s3://bucket/prefix --new-table NAME``: DynamoDB's ImportTable into a
+  new table defined by ``fleet.tables`` (DynamoDB JSON or CSV).
+- ``fleet import TABLE s3://...|FILE --distributed``: the stack's Step Functions Distributed
+  Map, or, against a local endpoint, the in-process stand-in (:mod:`.cloudmap`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from fleet.bulkwriter import MAP, prepare_item
+from fleet.tables import ALL_TABLES
+
+from fleetcli.common import OK, PARTIAL, USAGE, fail, positive, say
+from fleetcli.env import apply_connection, is_local, set_table_variables, table_name
+
+from . import cloudmap, cloudsfn
+from .cloudmap import InputProblem, MapJob, RunReport, S3Location
+from .formats import InputError, guess_format, read_items
+from .values import record_from_item
+
+__all__ = ["add_import_flags", "add_export_flags", "import_", "export"]
+
+#: Where the local stand-in puts uploads and results when no location is given.
+LOCAL_BUCKET = "fleet-imports"
+STACK_NAME = "DeviceFleet-dev"
+EXPORT_DONE = ("COMPLETED", "FAILED")
+IMPORT_DONE = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+def add_import_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``fleet import`` for ``s3://`` sources and ``--distributed``."""
+    group = parser.add_argument_group("past one machine (docs/scaling.md)")
+    group.add_argument("--new-table", metavar="NAME", help="S3 source: ImportTable into NAME")
+    group.add_argument(
+        "--distributed", action="store_true", help="Step Functions Distributed Map (or local)"
+    )
+    group.add_argument("--upload-to", metavar="S3URL", help="--distributed FILE: upload here")
+    group.add_argument(
+        "--map-concurrency", type=positive, default=MAP.concurrency, help="batches at once"
+    )
+    group.add_argument(
+        "--write-units",
+        type=float,
+        default=float(MAP.write_units_per_second),
+        help="table write units/s the whole map may use, shared by the workers (0: unpaced)",
+    )
+    group.add_argument("--stack", default=STACK_NAME, help="the deployed stack's name")
+    group.add_argument("--s3-endpoint-url", help="S3 endpoint (default: botocore's, or local)")
+    group.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
+
+
+def add_export_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``fleet export`` for ``s3://`` targets."""
+    parser.add_argument(
+        "--since",
+        metavar="TIME",
+        help="s3:// target: incremental export of changes since TIME (ISO-8601)",
+    )
+    parser.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
+
+
+def _s3(args: argparse.Namespace, endpoint: str | None) -> Any:
+    url = getattr(args, "s3_endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL_S3")
+    if url is None and is_local(endpoint):
+        url = endpoint  # moto's server answers S3 on the same port as DynamoDB
+    return boto3.client("s3", endpoint_url=url, config=Config(s3={"addressing_style": "path"}))
+
+
+def _client(service: str) -> Any:
+    return boto3.client(service)
+
+
+# -- export --------------------------------------------------------------------------
+
+
+def export(args: argparse.Namespace) -> int:
+    """``fleet export TABLE s3://bucket/prefix``."""
+    try:
+        target = S3Location.parse(args.file)
+        since = _since(args.since)
+    except (InputProblem, ValueError) as error:
+        return fail(str(error))
+    apply_connection(args)
+    dynamodb = _client("dynamodb")
+    table_arn = dynamodb.describe_table(TableName=table_name(args.table))["Table"]["TableArn"]
+    request: dict[str, Any] = {
+        "TableArn": table_arn,
+        "S3Bucket": target.bucket,
+        "S3Prefix": target.prefix,
+        "ExportFormat": "DYNAMODB_JSON",
+    }
+    if since is not None:
+        request["ExportType"] = "INCREMENTAL_EXPORT"
+        request["IncrementalExportSpecification"] = {
+            "ExportFromTime": since,
+            "ExportToTime": datetime.now(UTC),
+            "ExportViewType": "NEW_IMAGE",
+        }
+    started = dynamodb.export_table_to_point_in_time(**request)["ExportDescription"]
+    done = _wait(
+        lambda: dynamodb.describe_export(ExportArn=started["ExportArn"])["ExportDescription"],
+        "ExportStatus",
+        EXPORT_DONE,
+        f"export {args.table}",
+        args.poll_seconds,
+    )
+    export_id = done["ExportArn"].rsplit("/", 1)[-1]
+    data = target.child("AWSDynamoDB", export_id, "data")
+    if done["ExportStatus"] != "COMPLETED":
+        return fail(
+            f"export {args.table} {done['ExportStatus']}: {done.get('FailureCode')} "
+            f"{done.get('FailureMessage')}",
+            PARTIAL,
+        )
+    manifest = done.get("ExportManifest")
+    say(
+        f"export {args.table} to {target}: {done.get('ItemCount', 0)} items "
+        f"({'incremental since ' + args.since if since else 'full'})"
+    )
+    if manifest:
+        say(f"manifest: s3://{target.bucket}/{manifest}")
+    say(f"data: {data}/ (gzipped DynamoDB JSON lines)")
+    return OK
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _wait(
+    describe: Any, status_key: str, done: tuple[str, ...], label: str, poll: float
+) -> dict[str, Any]:
+    started = time.monotonic()
+    while True:
+        described: dict[str, Any] = describe()
+        status = described[status_key]
+        if status in done:
+            return described
+        sys.stderr.write(f"\r{label}: {status} {time.monotonic() - started:.0f} s ")
+        time.sleep(poll)
+
+
+# -- import into a new table ---------------------------------------------------------
+
+
+def import_new_table(args: argparse.Namespace, source: S3Location) -> int:
+    """``fleet import TABLE s3://... --new-table NAME``: DynamoDB's ImportTable."""
+    endpoint = apply_connection(args)
+    s3 = _s3(args, endpoint)
+    objects = cloudmap.list_objects(s3, source)
+    if not objects:
+        return fail(f"{source}: no objects to import")
+    fmt = args.format or ("csv" if objects[0]["Key"].endswith((".csv", ".csv.gz")) else "jsonl")
+    if fmt not in ("jsonl", "csv"):
+        return fail("--new-table reads DynamoDB JSON lines (jsonl) or CSV")
+    definition = next(t for t in ALL_TABLES if t.logical_name == args.table)
+    creation = definition.create_table_kwargs(args.new_table)
+    request: dict[str, Any] = {
+        "S3BucketSource": {"S3Bucket": source.bucket, "S3KeyPrefix": source.prefix},
+        "InputFormat": "CSV" if fmt == "csv" else "DYNAMODB_JSON",
+        "InputCompressionType": "GZIP" if objects[0]["Key"].endswith(".gz") else "NONE",
+        "TableCreationParameters": creation,
+    }
+    if fmt == "csv":
+        header = _csv_header(s3, source.bucket, objects[0]["Key"])
+        typed = [h for h in header if ":" in h]
+        if typed:
+            return fail(
+                f"{objects[0]['Key']}: typed CSV columns {typed} are fleet's own convention; "
+                "ImportTable reads every non-key CSV value as a string: use DynamoDB JSON"
+            )
+        request["InputFormatOptions"] = {"Csv": {"Delimiter": ","}}
+    dynamodb = _client("dynamodb")
+    started = dynamodb.import_table(**request)["ImportTableDescription"]
+    done = _wait(
+        lambda: dynamodb.describe_import(ImportArn=started["ImportArn"])["ImportTableDescription"],
+        "ImportStatus",
+        IMPORT_DONE,
+        f"import {args.new_table}",
+        args.poll_seconds,
+    )
+    imported, errors = done.get("ImportedItemCount", 0), done.get("ErrorCount", 0)
+    say(
+        f"import {source} into new table {args.new_table} ({args.table}'s definition): "
+        f"{done['ImportStatus']}, {imported} imported, {errors} errors"
+    )
+    if done["ImportStatus"] != "COMPLETED" or errors:
+        log = done.get("CloudWatchLogGroupArn", "the /aws-dynamodb/imports log group")
+        return fail(
+            f"{done.get('FailureCode') or 'errors'}: {done.get('FailureMessage') or ''} "
+            f"(item errors are logged in {log})",
+            PARTIAL,
+        )
+    return OK
+
+
+def _csv_header(s3: Any, bucket: str, key: str) -> list[str]:
+    head = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-65535")["Body"].read()
+    if key.endswith(".gz"):
+        return []
+    first = head.decode("utf-8-sig", errors="replace").splitlines()[0:1]
+    return [h.strip().strip('"') for h in first[0].split(",")] if first else []
+
+
+# -- distributed import --------------------------------------------------------------
+
+
+def import_(args: argparse.Namespace) -> int:
+    """``fleet import TABLE s3://...`` (with --new-table or --distributed) or FILE --distributed."""
+    try:
+        if args.file.startswith("s3://"):
+            source = S3Location.parse(args.file)
+            if args.new_table:
+                return import_new_table(args, source)
+            if not args.distributed:
+                return fail("an s3:// source needs --new-table NAME or --distributed")
+        elif args.new_table:
+            return fail("--new-table imports from s3://bucket/prefix")
+        return import_distributed(args)
+    except InputProblem as error:
+        return fail(str(error))
+    except InputError as error:
+        return fail(f"{error} (nothing was uploaded or written)")
+
+
+def import_distributed(args: argparse.Namespace) -> int:
+    """``--distributed``: upload a local file first when given one, then run the map."""
+    endpoint = apply_connection(args)
+    set_table_variables()
+    s3 = _s3(args, endpoint)
+    local = is_local(endpoint)
+    deployment = None
+    if not local:
+        cloudformation = _client("cloudformation")
+        deployment = cloudsfn.find_deployment(cloudformation, args.stack, args.table)
+    bucket = deployment.bucket if deployment else LOCAL_BUCKET
+    if args.file.startswith("s3://"):
+        source = S3Location.parse(args.file)
+    else:
+        source = _upload(args, s3, bucket, local)
+    results = S3Location(bucket, f"results/{args.table}")
+    if deployment and (source.bucket, _under(source, args.table)) != (bucket, True):
+        raise InputProblem(
+            f"{source}: the state machine reads only s3://{bucket}/imports/{args.table}/ "
+            "(least privilege); upload there, or pass a local file and it is uploaded for you"
+        )
+    fmt = args.format or _format_of(s3, source)
+    job = MapJob(
+        table=args.table,
+        source=source,
+        fmt=fmt,
+        results=results,
+        write_units=args.write_units or None,
+        concurrency=args.map_concurrency,
+        progress=args.progress,
+    )
+    started = time.perf_counter()
+    if deployment is None:
+        manifest = cloudmap.run_local(s3, job, _local_workers(args.table, job.concurrency))
+        how = "local stand-in for Step Functions"
+    else:
+        manifest, how = _run_on_aws(job, deployment, s3, args)
+    rejects = args.rejects or f"{args.table}-distributed.rejects.jsonl"
+    report = cloudmap.collect(s3, manifest, args.table, fmt, rejects)
+    return _summary(args, report, how, time.perf_counter() - started)
+
+
+def _under(source: S3Location, table: str) -> bool:
+    return source.prefix.startswith(f"imports/{table}/")
+
+
+def _format_of(s3: Any, source: S3Location) -> str:
+    objects = cloudmap.list_objects(s3, source)
+    if not objects:
+        raise InputProblem(f"{source}: no objects to import")
+    kinds = {"csv" if o["Key"].endswith(".csv") else "jsonl" for o in objects}
+    if len(kinds) > 1:
+        raise InputProblem(f"{source}: holds both CSV and JSON Lines objects; pass --format")
+    return kinds.pop()
+
+
+def _upload(args: argparse.Namespace, s3: Any, bucket: str, local: bool) -> S3Location:
+    """Check every record of the local file as ``fleet import`` would, then upload it as
+    DynamoDB JSON lines (lossless: exact numbers, sets), under a name from its content."""
+    if not os.path.isfile(args.file):
+        raise InputProblem(f"{args.file}: no such file")
+    fmt = guess_format(args.file, args.format)
+    definition = next(t for t in ALL_TABLES if t.logical_name == args.table)
+    digest = hashlib.sha256()
+    lines: list[bytes] = []
+    for record in read_items(args.file, fmt, args.table):
+        try:
+            item = prepare_item(record.item, definition)
+        except ValueError as problem:
+            raise InputError(args.file, record.line, str(problem)) from None
+        line = json.dumps(record_from_item(item, dynamodb_json=True)).encode() + b"\n"
+        digest.update(line)
+        lines.append(line)
+    if not lines:
+        raise InputProblem(f"{args.file}: no items")
+    base = (
+        S3Location.parse(args.upload_to)
+        if args.upload_to
+        else S3Location(bucket, f"imports/{args.table}")
+    )
+    target = base.child(digest.hexdigest()[:16])
+    if local and not args.upload_to:
+        _ensure_bucket(s3, bucket)
+    s3.put_object(
+        Bucket=target.bucket,
+        Key=target.child(Path(args.file).stem + ".jsonl").prefix,
+        Body=b"".join(lines),
+    )
+    args.format = "jsonl"
+    return target
+
+
+def _ensure_bucket(s3: Any, bucket: str) -> None:
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except s3.exceptions.ClientError:
+        s3.create_bucket(Bucket=bucket)
+
+
+def _local_workers(table: str, count: int) -> cloudmap.Invoke:
+    """N in-process bulk-writer "execution environments", each taking one batch at a time."""
+    from fleetcli.local.invoke import LocalFunction
+    from infra.constants import BULK_WRITER
+
+    os.environ["BULK_IMPORT_TABLE"] = table
+    # The EMF metrics blob belongs in CloudWatch, not in the command's output.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    region = boto3.session.Session().region_name or "us-east-1"
+    pool = [LocalFunction(BULK_WRITER, region) for _ in range(count)]
+    free = list(pool)
+    import threading
+
+    guard = threading.Lock()
+
+    def invoke(event: dict[str, Any]) -> list[dict[str, Any]]:
+        with guard:
+            function = free.pop()
+        try:
+            # As Lambda does: the event crosses a JSON boundary (numbers become floats).
+            result: list[dict[str, Any]] = function.invoke(json.loads(json.dumps(event)))
+            return result
+        finally:
+            with guard:
+                free.append(function)
+
+    return invoke
+
+
+def _run_on_aws(
+    job: MapJob, deployment: cloudsfn.Deployment, s3: Any, args: argparse.Namespace
+) -> tuple[str, str]:
+    sfn = _client("stepfunctions")
+    objects = cloudmap.list_objects(s3, job.source)
+    if not objects:
+        raise InputProblem(f"{job.source}: no objects to import")
+    name = cloudmap.run_name(job, objects)
+    if args.restart:
+        name = f"{name[:60]}-{int(time.time())}"
+    execution_input = {"prefix": job.source.prefix, **job.batch_input()}
+    execution = cloudsfn.start_or_resume(sfn, deployment.state_machine_arn, name, execution_input)
+    sys.stderr.write(f"fleet: execution {execution.arn} ({execution.how})\n")
+    described = cloudsfn.follow(
+        sfn, execution.arn, progress=args.progress, poll_seconds=args.poll_seconds
+    )
+    manifest = cloudsfn.manifest_url(described)
+    if manifest is None:
+        raise InputProblem(
+            f"execution {execution.arn} {described['status']}: {described.get('error')} "
+            f"{described.get('cause')}; run the same command again to redrive it"
+        )
+    return manifest, f"Step Functions, {execution.how}"
+
+
+def _summary(args: argparse.Namespace, report: RunReport, how: str, seconds: float) -> int:
+    say(
+        f"import {args.table} from {args.file} ({how}): {report.given_up} given up, "
+        f"{report.failed_batches} failed batches, {report.invalid_records} invalid records; "
+        f"{seconds:.1f} s; results {report.manifest}"
+    )
+    for problem in report.problems[:5]:
+        sys.stderr.write(f"fleet: {problem}\n")
+    if report.invalid_records:
+        sys.stderr.write(
+            f"fleet: {report.invalid_records} records in batches with invalid records were "
+            f"not written; they are in the FAILED files next to {report.manifest}\n"
+        )
+    if report.local_rejects:
+        say(
+            f"{report.given_up} items given up are in {report.local_rejects} "
+            f"(and {', '.join(report.rejects_files) or 'the FAILED files'}); "
+            f"re-import them with: fleet import {args.table} {report.local_rejects}"
+        )
+    elif os.path.exists(args.rejects or f"{args.table}-distributed.rejects.jsonl"):
+        os.remove(args.rejects or f"{args.table}-distributed.rejects.jsonl")
+    if report.invalid_records:
+        return USAGE
+    return PARTIAL if report.given_up else OK
