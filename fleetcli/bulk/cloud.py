@@ -33,7 +33,7 @@ from .cloudmap import InputProblem, MapJob, RunReport, S3Location
 from .formats import InputError, guess_format, read_items
 from .values import record_from_item
 
-__all__ = ["add_import_flags", "add_export_flags", "import_", "export"]
+__all__ = ["add_import_flags", "add_export_flags", "import_", "export", "local_workers"]
 
 #: Where the local stand-in puts uploads and results when no location is given.
 LOCAL_BUCKET = "fleet-imports"
@@ -274,7 +274,7 @@ def import_distributed(args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     if deployment is None:
-        manifest = cloudmap.run_local(s3, job, _local_workers(args.table, job.concurrency))
+        manifest = cloudmap.run_local(s3, job, local_workers(args.table, job.concurrency))
         how = "local stand-in for Step Functions"
     else:
         manifest, how = _run_on_aws(job, deployment, s3, args)
@@ -340,7 +340,7 @@ def _ensure_bucket(s3: Any, bucket: str) -> None:
         s3.create_bucket(Bucket=bucket)
 
 
-def _local_workers(table: str, count: int) -> cloudmap.Invoke:
+def local_workers(table: str, count: int) -> cloudmap.Invoke:
     """N in-process bulk-writer "execution environments", each taking one batch at a time."""
     from fleetcli.local.invoke import LocalFunction
     from infra.constants import BULK_WRITER
@@ -348,6 +348,9 @@ def _local_workers(table: str, count: int) -> cloudmap.Invoke:
     os.environ["BULK_IMPORT_TABLE"] = table
     # The EMF metrics blob belongs in CloudWatch, not in the command's output.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    from fleet.observability import logger
+
+    logger.setLevel("WARNING")  # one line per batch is CloudWatch's job, not the terminal's
     region = boto3.session.Session().region_name or "us-east-1"
     pool = [LocalFunction(BULK_WRITER, region) for _ in range(count)]
     free = list(pool)

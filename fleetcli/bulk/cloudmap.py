@@ -14,10 +14,11 @@ Retry does. Both end with the same layout in S3, the one ResultWriter writes::
 and :func:`collect` turns that into a local rejects file that ``fleet import`` re-imports.
 
 Resuming the stand-in: each settled batch leaves a marker under ``RESULTS/RUN/batches/``;
-a rerun of the same command (same objects, so the same RUN) skips settled batches and
-writes nothing twice. A batch cut off mid-way (Ctrl-C, a crash) has no marker and is
-written again whole: a put of the same item is idempotent per key, so the table ends the
-same, at the cost of that batch's write units once more (at most ``concurrency`` batches).
+a rerun of the same command (same objects, so the same RUN) skips the batches that
+succeeded and writes nothing twice; batches that failed run again (as a redrive does).
+A batch cut off mid-way (Ctrl-C, a crash) has no marker and is written again whole: a put
+of the same item is idempotent per key, so the table ends the same, at the cost of that
+batch's write units once more (at most ``concurrency`` batches).
 """
 
 from __future__ import annotations
@@ -178,18 +179,19 @@ def batches(s3: Any, job: MapJob, objects: Sequence[dict[str, Any]]) -> Iterator
         yield batch
 
 
-def _marker(job: MapJob, run: str, index: int) -> str:
-    return job.results.child(run, "batches", f"{index:08d}.json").prefix
+def _marker(job: MapJob, run: str, index: int, status: str) -> str:
+    return job.results.child(run, "batches", f"{index:08d}.{status}.json").prefix
 
 
-def _settled(s3: Any, job: MapJob, run: str) -> set[int]:
-    done = set()
+def _settled(s3: Any, job: MapJob, run: str) -> dict[int, str]:
+    """Batch index -> status (SUCCEEDED or FAILED) of the batches a run already settled."""
+    done: dict[int, str] = {}
     prefix = job.results.child(run, "batches").prefix + "/"
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=job.results.bucket, Prefix=prefix
-    ):
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=job.results.bucket, Prefix=prefix)
+    for page in pages:
         for obj in page.get("Contents", []):
-            done.add(int(obj["Key"].rsplit("/", 1)[1].split(".")[0]))
+            index, status, _ = obj["Key"].rsplit("/", 1)[1].split(".")
+            done[int(index)] = status
     return done
 
 
@@ -241,9 +243,13 @@ def run_local(
         running: dict[Future[dict[str, Any]], tuple[int, int]] = {}
         try:
             for index, batch in enumerate(batches(s3, job, objects)):
-                if index in done:
-                    bar.update(len(batch))
+                if done.get(index) == "SUCCEEDED":
+                    bar.update(len(batch))  # written by an earlier run: not again
                     continue
+                if index in done:  # failed before: run it again, as a redrive does
+                    s3.delete_object(
+                        Bucket=job.results.bucket, Key=_marker(job, run, index, "FAILED")
+                    )
                 while len(running) >= job.concurrency:
                     _settle(
                         s3, job, run, running, bar, wait(running, return_when=FIRST_COMPLETED)[0]
@@ -273,7 +279,7 @@ def _settle(
         result = future.result()
         s3.put_object(
             Bucket=job.results.bucket,
-            Key=_marker(job, run, index),
+            Key=_marker(job, run, index, result["Status"]),
             Body=json.dumps(result).encode(),
         )
         bar.update(count)

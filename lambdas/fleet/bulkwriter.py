@@ -18,7 +18,8 @@ among the failed batches. Nothing is dropped silently.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -283,6 +284,8 @@ def run_batch(
     *,
     retry: RetryPolicy,
     metrics: Any = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> BatchOutcome:
     """Convert, check and write one batch at this worker's share of the budget.
 
@@ -296,7 +299,9 @@ def run_batch(
     """
     items = items_from_records(records, spec.fmt, table)
     share = spec.worker_units
-    capacity = CapacityBudget(write_units_per_second=share) if share else None
+    capacity = (
+        CapacityBudget(write_units_per_second=share, clock=clock, sleep=sleep) if share else None
+    )
     with BatchClient(
         client,
         retry=retry,
