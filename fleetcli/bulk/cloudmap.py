@@ -169,7 +169,7 @@ def batches(s3: Any, job: MapJob, objects: Sequence[dict[str, Any]]) -> Iterator
     for obj in objects:
         body = s3.get_object(Bucket=job.source.bucket, Key=obj["Key"])["Body"].read()
         for record in _records(body, job.fmt, obj["Key"]):
-            record_bytes = len(json.dumps(record)) + 1
+            record_bytes = len(json.dumps(record)) + 2  # and its ", " in the list
             if batch and (len(batch) >= limit_items or size + record_bytes > limit_bytes):
                 yield batch
                 batch, size = [], 0
