@@ -271,6 +271,7 @@ def import_distributed(args: argparse.Namespace) -> int:
         write_units=args.write_units or None,
         concurrency=args.map_concurrency,
         progress=args.progress,
+        table_name=table_name(args.table),
     )
     started = time.perf_counter()
     if deployment is None:

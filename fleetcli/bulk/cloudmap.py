@@ -99,6 +99,8 @@ class MapJob:
     concurrency: int = MAP.concurrency
     settings: MapSettings = MAP
     progress: bool | None = None
+    #: The table's deployed name: the same file into another table is another run.
+    table_name: str = ""
 
     def batch_input(self) -> dict[str, Any]:
         """The map's ``BatchInput``: what every batch of the run shares."""
@@ -137,7 +139,7 @@ def list_objects(s3: Any, source: S3Location) -> list[dict[str, Any]]:
 def run_name(job: MapJob, objects: Sequence[dict[str, Any]]) -> str:
     """A name that is the same for the same objects into the same table: reruns resume."""
     digest = hashlib.sha256()
-    for part in (job.table, job.fmt, str(job.source)):
+    for part in (job.table, job.table_name, job.fmt, str(job.source)):
         digest.update(part.encode() + b"\0")
     for obj in objects:
         digest.update(f"{obj['Key']}\0{obj.get('ETag', '')}\0{obj.get('Size', 0)}\0".encode())
