@@ -16,19 +16,17 @@ import json
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from fleet.bulkwriter import MAP, prepare_item
 from fleet.tables import ALL_TABLES
 
 from fleetcli.common import OK, PARTIAL, USAGE, fail, positive, say
 from fleetcli.env import apply_connection, is_local, set_table_variables, table_name
 
-from . import cloudmap, cloudsfn
+from . import cloudmap, cloudsfn, native
 from .cloudmap import InputProblem, MapJob, RunReport, S3Location
 from .formats import InputError, guess_format, read_items
 from .values import record_from_item
@@ -74,152 +72,6 @@ def add_export_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
 
 
-def _s3(args: argparse.Namespace, endpoint: str | None) -> Any:
-    url = getattr(args, "s3_endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL_S3")
-    if url is None and is_local(endpoint):
-        url = endpoint  # moto's server answers S3 on the same port as DynamoDB
-    return boto3.client("s3", endpoint_url=url, config=Config(s3={"addressing_style": "path"}))
-
-
-def _client(service: str) -> Any:
-    return boto3.client(service)
-
-
-# -- export --------------------------------------------------------------------------
-
-
-def export(args: argparse.Namespace) -> int:
-    """``fleet export TABLE s3://bucket/prefix``."""
-    try:
-        target = S3Location.parse(args.file)
-        since = _since(args.since)
-    except (InputProblem, ValueError) as error:
-        return fail(str(error))
-    apply_connection(args)
-    dynamodb = _client("dynamodb")
-    table_arn = dynamodb.describe_table(TableName=table_name(args.table))["Table"]["TableArn"]
-    request: dict[str, Any] = {
-        "TableArn": table_arn,
-        "S3Bucket": target.bucket,
-        "S3Prefix": target.prefix,
-        "ExportFormat": "DYNAMODB_JSON",
-    }
-    if since is not None:
-        request["ExportType"] = "INCREMENTAL_EXPORT"
-        request["IncrementalExportSpecification"] = {
-            "ExportFromTime": since,
-            "ExportToTime": datetime.now(UTC),
-            "ExportViewType": "NEW_IMAGE",
-        }
-    started = dynamodb.export_table_to_point_in_time(**request)["ExportDescription"]
-    done = _wait(
-        lambda: dynamodb.describe_export(ExportArn=started["ExportArn"])["ExportDescription"],
-        "ExportStatus",
-        EXPORT_DONE,
-        f"export {args.table}",
-        args.poll_seconds,
-    )
-    export_id = done["ExportArn"].rsplit("/", 1)[-1]
-    data = target.child("AWSDynamoDB", export_id, "data")
-    if done["ExportStatus"] != "COMPLETED":
-        return fail(
-            f"export {args.table} {done['ExportStatus']}: {done.get('FailureCode')} "
-            f"{done.get('FailureMessage')}",
-            PARTIAL,
-        )
-    manifest = done.get("ExportManifest")
-    say(
-        f"export {args.table} to {target}: {done.get('ItemCount', 0)} items "
-        f"({'incremental since ' + args.since if since else 'full'})"
-    )
-    if manifest:
-        say(f"manifest: s3://{target.bucket}/{manifest}")
-    say(f"data: {data}/ (gzipped DynamoDB JSON lines)")
-    return OK
-
-
-def _since(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _wait(
-    describe: Any, status_key: str, done: tuple[str, ...], label: str, poll: float
-) -> dict[str, Any]:
-    started = time.monotonic()
-    while True:
-        described: dict[str, Any] = describe()
-        status = described[status_key]
-        if status in done:
-            return described
-        sys.stderr.write(f"\r{label}: {status} {time.monotonic() - started:.0f} s ")
-        time.sleep(poll)
-
-
-# -- import into a new table ---------------------------------------------------------
-
-
-def import_new_table(args: argparse.Namespace, source: S3Location) -> int:
-    """``fleet import TABLE s3://... --new-table NAME``: DynamoDB's ImportTable."""
-    endpoint = apply_connection(args)
-    s3 = _s3(args, endpoint)
-    objects = cloudmap.list_objects(s3, source)
-    if not objects:
-        return fail(f"{source}: no objects to import")
-    fmt = args.format or ("csv" if objects[0]["Key"].endswith((".csv", ".csv.gz")) else "jsonl")
-    if fmt not in ("jsonl", "csv"):
-        return fail("--new-table reads DynamoDB JSON lines (jsonl) or CSV")
-    definition = next(t for t in ALL_TABLES if t.logical_name == args.table)
-    creation = definition.create_table_kwargs(args.new_table)
-    request: dict[str, Any] = {
-        "S3BucketSource": {"S3Bucket": source.bucket, "S3KeyPrefix": source.prefix},
-        "InputFormat": "CSV" if fmt == "csv" else "DYNAMODB_JSON",
-        "InputCompressionType": "GZIP" if objects[0]["Key"].endswith(".gz") else "NONE",
-        "TableCreationParameters": creation,
-    }
-    if fmt == "csv":
-        header = _csv_header(s3, source.bucket, objects[0]["Key"])
-        typed = [h for h in header if ":" in h]
-        if typed:
-            return fail(
-                f"{objects[0]['Key']}: typed CSV columns {typed} are fleet's own convention; "
-                "ImportTable reads every non-key CSV value as a string: use DynamoDB JSON"
-            )
-        request["InputFormatOptions"] = {"Csv": {"Delimiter": ","}}
-    dynamodb = _client("dynamodb")
-    started = dynamodb.import_table(**request)["ImportTableDescription"]
-    done = _wait(
-        lambda: dynamodb.describe_import(ImportArn=started["ImportArn"])["ImportTableDescription"],
-        "ImportStatus",
-        IMPORT_DONE,
-        f"import {args.new_table}",
-        args.poll_seconds,
-    )
-    imported, errors = done.get("ImportedItemCount", 0), done.get("ErrorCount", 0)
-    say(
-        f"import {source} into new table {args.new_table} ({args.table}'s definition): "
-        f"{done['ImportStatus']}, {imported} imported, {errors} errors"
-    )
-    if done["ImportStatus"] != "COMPLETED" or errors:
-        log = done.get("CloudWatchLogGroupArn", "the /aws-dynamodb/imports log group")
-        return fail(
-            f"{done.get('FailureCode') or 'errors'}: {done.get('FailureMessage') or ''} "
-            f"(item errors are logged in {log})",
-            PARTIAL,
-        )
-    return OK
-
-
-def _csv_header(s3: Any, bucket: str, key: str) -> list[str]:
-    head = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-65535")["Body"].read()
-    if key.endswith(".gz"):
-        return []
-    first = head.decode("utf-8-sig", errors="replace").splitlines()[0:1]
-    return [h.strip().strip('"') for h in first[0].split(",")] if first else []
-
-
 # -- distributed import --------------------------------------------------------------
 
 
@@ -229,7 +81,7 @@ def import_(args: argparse.Namespace) -> int:
         if args.file.startswith("s3://"):
             source = S3Location.parse(args.file)
             if args.new_table:
-                return import_new_table(args, source)
+                return native.import_new_table(args, source)
             if not args.distributed:
                 return fail("an s3:// source needs --new-table NAME or --distributed")
         elif args.new_table:
@@ -245,11 +97,11 @@ def import_distributed(args: argparse.Namespace) -> int:
     """``--distributed``: upload a local file first when given one, then run the map."""
     endpoint = apply_connection(args)
     set_table_variables()
-    s3 = _s3(args, endpoint)
+    s3 = native.s3_client(args, endpoint)
     local = is_local(endpoint)
     deployment = None
     if not local:
-        cloudformation = _client("cloudformation")
+        cloudformation = native.aws_client("cloudformation")
         deployment = cloudsfn.find_deployment(cloudformation, args.stack, args.table)
     bucket = deployment.bucket if deployment else LOCAL_BUCKET
     if args.file.startswith("s3://"):
@@ -376,7 +228,7 @@ def local_workers(table: str, count: int) -> cloudmap.Invoke:
 def _run_on_aws(
     job: MapJob, deployment: cloudsfn.Deployment, s3: Any, args: argparse.Namespace
 ) -> tuple[str, str]:
-    sfn = _client("stepfunctions")
+    sfn = native.aws_client("stepfunctions")
     objects = cloudmap.list_objects(s3, job.source)
     if not objects:
         raise InputProblem(f"{job.source}: no objects to import")
@@ -422,3 +274,8 @@ def _summary(args: argparse.Namespace, report: RunReport, how: str, seconds: flo
     if report.invalid_records:
         return USAGE
     return PARTIAL if report.given_up else OK
+
+
+def export(args: argparse.Namespace) -> int:
+    """``fleet export TABLE s3://bucket/prefix``: see :func:`fleetcli.bulk.native.export`."""
+    return native.export(args)

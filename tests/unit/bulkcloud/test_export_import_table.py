@@ -18,7 +18,7 @@ from botocore.stub import ANY, Stubber
 from dynabatch import BatchClient
 from fleet.tables import SESSIONS
 
-from fleetcli.bulk import cloud
+from fleetcli.bulk import native
 from fleetcli.main import main
 from tests.support.handlers import TABLE_NAMES
 
@@ -53,7 +53,7 @@ def test_a_full_export_lands_in_s3_and_says_where(
 def stubbed_dynamodb(monkeypatch: pytest.MonkeyPatch) -> Stubber:
     client = boto3.client("dynamodb", region_name="eu-west-1")
     stubber = Stubber(client)
-    monkeypatch.setattr(cloud, "_client", lambda service: client)
+    monkeypatch.setattr(native, "aws_client", lambda service: client)
     return stubber
 
 

@@ -14,9 +14,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from fleetcli.bulk import cloud, cloudmap, cloudsfn
+from fleetcli.bulk import cloudmap, cloudsfn, native
 from fleetcli.bulk.cloudmap import MapJob, S3Location
 from fleetcli.main import main
+from tests.support.handlers import TABLE_NAMES
 
 from .conftest import BUCKET
 
@@ -42,7 +43,7 @@ def stubs(s3: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Stubber]:
     clients = {
         n: boto3.client(n, region_name="eu-west-1") for n in ("cloudformation", "stepfunctions")
     }
-    monkeypatch.setattr(cloud, "_client", lambda service: clients[service])
+    monkeypatch.setattr(native, "aws_client", lambda service: clients[service])
     return {name: Stubber(client) for name, client in clients.items()}
 
 
@@ -88,7 +89,11 @@ def test_a_run_is_started_followed_and_what_came_back_is_a_rejects_file(
     s3.put_object(Bucket=BUCKET, Key="imports/devices/run-7/a.jsonl", Body=b'{"deviceId": "d-1"}\n')
     manifest_key = put_results(s3)
     job = MapJob(
-        "devices", S3Location.parse(SOURCE), "jsonl", S3Location(BUCKET, "results/devices")
+        "devices",
+        S3Location.parse(SOURCE),
+        "jsonl",
+        S3Location(BUCKET, "results/devices"),
+        table_name=TABLE_NAMES["devices"],
     )
     name = cloudmap.run_name(job, cloudmap.list_objects(s3, job.source))
     execution = f"{MACHINE.replace(':stateMachine:', ':execution:')}:{name}"
