@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,7 @@ def import_distributed(args: argparse.Namespace) -> int:
         concurrency=args.map_concurrency,
         progress=args.progress,
         table_name=table_name(args.table),
+        fresh=str(int(time.time())) if args.restart else "",
     )
     started = time.perf_counter()
     if deployment is None:
@@ -150,38 +152,55 @@ def _format_of(s3: Any, source: S3Location) -> str:
     return kinds.pop()
 
 
+#: A local file is uploaded in parts of about this size: objects stay well inside what
+#: one ItemReader load handles, and memory here stays flat.
+PART_BYTES = 128 << 20
+
+
 def _upload(args: argparse.Namespace, s3: Any, bucket: str, local: bool) -> S3Location:
     """Check every record of the local file as ``fleet import`` would, then upload it as
-    DynamoDB JSON lines (lossless: exact numbers, sets), under a name from its content."""
+    DynamoDB JSON lines (lossless: exact numbers, sets) in parts, under a prefix named
+    after its content (the same file twice is the same prefix, so the same run).
+
+    Raises
+    ------
+    InputError
+        The first bad record (file and line); nothing has been uploaded then.
+    """
     if not os.path.isfile(args.file):
         raise InputProblem(f"{args.file}: no such file")
     fmt = guess_format(args.file, args.format)
     definition = next(t for t in ALL_TABLES if t.logical_name == args.table)
     digest = hashlib.sha256()
-    lines: list[bytes] = []
-    for record in read_items(args.file, fmt, args.table):
-        try:
-            item = prepare_item(record.item, definition)
-        except ValueError as problem:
-            raise InputError(args.file, record.line, str(problem)) from None
-        line = json.dumps(record_from_item(item, dynamodb_json=True)).encode() + b"\n"
-        digest.update(line)
-        lines.append(line)
-    if not lines:
-        raise InputProblem(f"{args.file}: no items")
-    base = (
-        S3Location.parse(args.upload_to)
-        if args.upload_to
-        else S3Location(bucket, f"imports/{args.table}")
-    )
-    target = base.child(digest.hexdigest()[:16])
-    if local and not args.upload_to:
-        _ensure_bucket(s3, bucket)
-    s3.put_object(
-        Bucket=target.bucket,
-        Key=target.child(Path(args.file).stem + ".jsonl").prefix,
-        Body=b"".join(lines),
-    )
+    with tempfile.TemporaryDirectory(prefix="fleet-upload-") as workdir:
+        parts: list[Path] = []
+        stream = None
+        for record in read_items(args.file, fmt, args.table):
+            try:
+                item = prepare_item(record.item, definition)
+            except ValueError as problem:
+                raise InputError(args.file, record.line, str(problem)) from None
+            line = json.dumps(record_from_item(item, dynamodb_json=True)).encode() + b"\n"
+            digest.update(line)
+            if stream is None or stream.tell() >= PART_BYTES:
+                if stream is not None:
+                    stream.close()
+                parts.append(Path(workdir) / f"part-{len(parts):05d}.jsonl")
+                stream = open(parts[-1], "wb")  # noqa: SIM115 - closed above or below
+            stream.write(line)
+        if stream is None:
+            raise InputProblem(f"{args.file}: no items")
+        stream.close()
+        base = (
+            S3Location.parse(args.upload_to)
+            if args.upload_to
+            else S3Location(bucket, f"imports/{args.table}")
+        )
+        target = base.child(digest.hexdigest()[:16])
+        if local and not args.upload_to:
+            _ensure_bucket(s3, bucket)
+        for part in parts:  # upload_file goes multipart for large parts
+            s3.upload_file(str(part), target.bucket, target.child(part.name).prefix)
     args.format = "jsonl"
     return target
 
@@ -233,8 +252,6 @@ def _run_on_aws(
     if not objects:
         raise InputProblem(f"{job.source}: no objects to import")
     name = cloudmap.run_name(job, objects)
-    if args.restart:
-        name = f"{name[:60]}-{int(time.time())}"
     execution_input = {"prefix": job.source.prefix, **job.batch_input()}
     execution = cloudsfn.start_or_resume(sfn, deployment.state_machine_arn, name, execution_input)
     sys.stderr.write(f"fleet: execution {execution.arn} ({execution.how})\n")

@@ -101,6 +101,8 @@ class MapJob:
     progress: bool | None = None
     #: The table's deployed name: the same file into another table is another run.
     table_name: str = ""
+    #: Set (``--restart``): a new run, not the resumption of the last one.
+    fresh: str = ""
 
     def batch_input(self) -> dict[str, Any]:
         """The map's ``BatchInput``: what every batch of the run shares."""
@@ -143,7 +145,8 @@ def run_name(job: MapJob, objects: Sequence[dict[str, Any]]) -> str:
         digest.update(part.encode() + b"\0")
     for obj in objects:
         digest.update(f"{obj['Key']}\0{obj.get('ETag', '')}\0{obj.get('Size', 0)}\0".encode())
-    return f"import-{job.table}-{digest.hexdigest()[:16]}"
+    name = f"import-{job.table}-{digest.hexdigest()[:16]}"
+    return f"{name}-{job.fresh}" if job.fresh else name
 
 
 def _records(body: bytes, fmt: str, key: str) -> Iterator[Any]:

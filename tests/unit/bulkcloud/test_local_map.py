@@ -160,3 +160,32 @@ def test_an_empty_prefix_or_a_bad_url_is_bad_input(s3: Any) -> None:
         cloudmap.run_local(s3, job(), local_workers("devices", 1))
     with pytest.raises(InputProblem, match="expected s3://bucket/prefix"):
         S3Location.parse("https://example.com/x")
+
+
+def test_a_local_file_is_checked_then_uploaded_in_parts_under_a_name_from_its_content(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from argparse import Namespace
+
+    from fleetcli.bulk import cloud
+
+    source = tmp_path / "devices.csv"
+    source.write_text("deviceId,level:N\n" + "".join(f"d-{n},{n}\n" for n in range(30)))
+    monkeypatch.setattr(cloud, "PART_BYTES", 300)
+    args = Namespace(file=str(source), format=None, table="devices", upload_to=None)
+
+    target = cloud._upload(args, s3, BUCKET, local=False)
+
+    keys = [o["Key"] for o in cloudmap.list_objects(s3, target)]
+    assert len(keys) > 1 and all(k.startswith("imports/devices/") for k in keys)
+    lines = [
+        json.loads(line)
+        for key in keys
+        for line in s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().splitlines()
+    ]
+    # Lossless DynamoDB JSON, the CSV's types kept, every item once and in order
+    assert lines[3] == {"Item": {"deviceId": {"S": "d-3"}, "level": {"N": "3"}}}
+    assert [x["Item"]["deviceId"]["S"] for x in lines] == [f"d-{n}" for n in range(30)]
+    assert args.format == "jsonl"
+    args.format = None
+    assert cloud._upload(args, s3, BUCKET, local=False) == target  # same file, same prefix
