@@ -207,7 +207,7 @@ class BulkImport(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler=spec.handler,
             code=code,
-            layers=[functions.powertools, functions.layer],
+            layers=functions.layers,  # the batch layer (and Powertools, bundled or public)
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
             # The map retries a failed batch itself, with backoff; Lambda's own async
