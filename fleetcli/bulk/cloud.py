@@ -220,7 +220,7 @@ def local_workers(table: str, count: int) -> cloudmap.Invoke:
     os.environ["BULK_IMPORT_TABLE"] = table
     # The EMF metrics blob belongs in CloudWatch, not in the command's output.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    from fleet.observability import logger
+    from fleet.observability import logger, metrics
 
     logger.setLevel("WARNING")  # one line per batch is CloudWatch's job, not the terminal's
     region = boto3.session.Session().region_name or "us-east-1"
@@ -238,6 +238,9 @@ def local_workers(table: str, count: int) -> cloudmap.Invoke:
             result: list[dict[str, Any]] = function.invoke(json.loads(json.dumps(event)))
             return result
         finally:
+            # Disabled, Powertools neither prints nor clears its (process-wide) metric set:
+            # clear it, or it grows with every batch.
+            metrics.clear_metrics()
             with guard:
                 free.append(function)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from fleet.bulkwriter import (
     run_batch,
     worker_share,
 )
+from fleet.observability import metrics
 from fleet.runtime import BULK_RETRY, get_runtime, reset_runtime
 from fleet.sessions import expiry_shard
 from fleet.tables import DEVICES
@@ -41,10 +43,13 @@ def stored(batch: BatchClient, table: str) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def table_var(monkeypatch: pytest.MonkeyPatch, aws: Any) -> Any:
+def table_var(monkeypatch: pytest.MonkeyPatch, aws: Any) -> Iterator[Any]:
     monkeypatch.setenv("BULK_IMPORT_TABLE", "devices")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    return monkeypatch
+    yield monkeypatch
+    # Disabled metrics are never flushed, so never cleared; Powertools shares one metric
+    # set between all Metrics objects: leave nothing behind for other tests.
+    metrics.clear_metrics()
 
 
 def test_a_jsonl_batch_is_written_whole_and_nothing_handed_back(
