@@ -132,9 +132,11 @@ def import_distributed(args: argparse.Namespace) -> int:
         manifest = cloudmap.run_local(s3, job, local_workers(args.table, job.concurrency))
         how = "local stand-in for Step Functions"
     else:
-        manifest, how = _run_on_aws(job, deployment, s3, args)
+        manifest, how, items = _run_on_aws(job, deployment, s3, args)
     rejects = args.rejects or f"{args.table}-distributed.rejects.jsonl"
     report = cloudmap.collect(s3, manifest, args.table, fmt, rejects)
+    if deployment is not None:
+        report.items = items
     return _summary(args, report, how, time.perf_counter() - started)
 
 
@@ -249,7 +251,7 @@ def local_workers(table: str, count: int) -> cloudmap.Invoke:
 
 def _run_on_aws(
     job: MapJob, deployment: cloudsfn.Deployment, s3: Any, args: argparse.Namespace
-) -> tuple[str, str]:
+) -> tuple[str, str, int]:
     sfn = native.aws_client("stepfunctions")
     objects = cloudmap.list_objects(s3, job.source)
     if not objects:
@@ -267,12 +269,15 @@ def _run_on_aws(
             f"execution {execution.arn} {described['status']}: {described.get('error')} "
             f"{described.get('cause')}; run the same command again to redrive it"
         )
-    return manifest, f"Step Functions, {execution.how}"
+    items = int(described.get("itemCounts", {}).get("total") or 0)
+    return manifest, f"Step Functions, {execution.how}", items
 
 
 def _summary(args: argparse.Namespace, report: RunReport, how: str, seconds: float) -> int:
+    written = max(report.items - report.given_up - report.invalid_records, 0)
     say(
-        f"import {args.table} from {args.file} ({how}): {report.given_up} given up, "
+        f"import {args.table} from {args.file} ({how}): {report.items} items: "
+        f"{written} written, {report.given_up} given up, "
         f"{report.failed_batches} failed batches, {report.invalid_records} invalid records; "
         f"{seconds:.1f} s; results {report.manifest}"
     )

@@ -246,8 +246,10 @@ def run_local(
     shared = job.batch_input()
     with ThreadPoolExecutor(max_workers=job.concurrency, thread_name_prefix="map") as pool:
         running: dict[Future[dict[str, Any]], tuple[int, int]] = {}
+        items = 0
         try:
             for index, batch in enumerate(batches(s3, job, objects)):
+                items += len(batch)
                 if done.get(index) == "SUCCEEDED":
                     bar.update(len(batch))  # written by an earlier run: not again
                     continue
@@ -268,7 +270,7 @@ def run_local(
             for future in running:
                 future.cancel()
             bar.close()
-    return _write_manifest(s3, job, run)
+    return _write_manifest(s3, job, run, items)
 
 
 def _settle(
@@ -290,7 +292,7 @@ def _settle(
         bar.update(count)
 
 
-def _write_manifest(s3: Any, job: MapJob, run: str) -> str:
+def _write_manifest(s3: Any, job: MapJob, run: str, items: int) -> str:
     """Gather the markers into ResultWriter's layout (FLATTEN, JSON Lines)."""
     succeeded: list[str] = []
     failed: list[str] = []
@@ -318,6 +320,8 @@ def _write_manifest(s3: Any, job: MapJob, run: str) -> str:
         "DestinationBucket": job.results.bucket,
         "MapRunArn": f"local:{run}",
         "ResultFiles": files,
+        # The stand-in's own addition: a deployed run's count comes from DescribeMapRun.
+        "ItemCount": items,
     }
     s3.put_object(Bucket=job.results.bucket, Key=manifest_key, Body=json.dumps(manifest).encode())
     return f"s3://{job.results.bucket}/{manifest_key}"
@@ -347,7 +351,7 @@ def collect(s3: Any, manifest_url: str, table: str, fmt: str, local_rejects: str
     )
     bucket = manifest.get("DestinationBucket", manifest_at.bucket)
     run = manifest_at.prefix.rstrip("/").rsplit("/", 2)[-2]
-    report = RunReport(run=run, manifest=manifest_url)
+    report = RunReport(run=run, manifest=manifest_url, items=int(manifest.get("ItemCount", 0)))
     definition = next(t for t in ALL_TABLES if t.logical_name == table)
     with open(local_rejects, "w", encoding="utf-8") as out:
         for entry in manifest["ResultFiles"].get("SUCCEEDED", []):

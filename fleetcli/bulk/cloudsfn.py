@@ -105,8 +105,10 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Poll until the execution ends, showing the map run's item counts; returns
-    DescribeExecution's answer (``status``, ``output``, ``error``, ``cause``)."""
+    DescribeExecution's answer (``status``, ``output``, ``error``, ``cause``), plus the map
+    run's last ``itemCounts``."""
     bar = progress_bar(progress, "import (Step Functions)", None)
+    counts: dict[str, int] = {}
     try:
         while True:
             described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
@@ -118,6 +120,7 @@ def follow(
                 bar.set_postfix_str(f"{counts.get('failed', 0)} in failed batches")
                 bar.refresh()
             if described["status"] in TERMINAL:
+                described["itemCounts"] = counts  # the map run's last item counts
                 return described
             sleep(poll_seconds)
     finally:

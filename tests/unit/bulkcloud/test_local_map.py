@@ -67,7 +67,8 @@ def test_every_object_under_the_prefix_is_imported_and_a_rerun_writes_nothing(
     manifest = cloudmap.run_local(s3, job(), local_workers("devices", 3))
     assert set(stored(batch)) == {f"a-{n}" for n in range(70)} | {f"b-{n}" for n in range(50)}
     report = cloudmap.collect(s3, manifest, "devices", "jsonl", str(tmp_path / "r.jsonl"))
-    assert (report.given_up, report.failed_batches, report.local_rejects) == (0, 0, None)
+    assert (report.items, report.given_up, report.failed_batches) == (120, 0, 0)
+    assert report.local_rejects is None
 
     # And running the same command again resumes a finished run: not one write is sent
     writes = count_writes(get_runtime().client)

@@ -157,6 +157,7 @@ def test_a_run_is_started_followed_and_what_came_back_is_a_rejects_file(
             ),
             0,
         )
+        counts.update(total=5, succeeded=3, failed=2)
         sfn.add_response(
             "describe_map_run",
             {
@@ -181,7 +182,7 @@ def test_a_run_is_started_followed_and_what_came_back_is_a_rejects_file(
     # Then it exits 1 and the given-up and failed-batch items are in one re-importable file
     out = capsys.readouterr().out
     assert code == 1
-    assert "3 given up, 1 failed batches" in out
+    assert "5 items: 2 written, 3 given up, 1 failed batches" in out
     assert "fleet import devices devices-distributed.rejects.jsonl" in out
     lines = [
         json.loads(x)
