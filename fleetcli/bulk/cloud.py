@@ -215,26 +215,22 @@ def _ensure_bucket(s3: Any, bucket: str) -> None:
 
 
 def local_workers(table: str, count: int) -> cloudmap.Invoke:
-    """N in-process bulk-writer "execution environments", each taking one batch at a time."""
+    """The bulk writer as ``count`` in-process "execution environments" (one function with
+    ``count`` slots, as the local stack runs its functions), one batch at a time each."""
     from fleetcli.local.invoke import LocalFunction
     from infra.constants import BULK_WRITER
 
     os.environ["BULK_IMPORT_TABLE"] = table
     # The EMF metrics blob belongs in CloudWatch, not in the command's output.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    region = boto3.session.Session().region_name or "us-east-1"
+    function = LocalFunction(BULK_WRITER, region, concurrency=count)
+    function.handler  # noqa: B018 - import it now, once, with its logs sent to stderr
     from fleet.observability import logger, metrics
 
     logger.setLevel("WARNING")  # one line per batch is CloudWatch's job, not the terminal's
-    region = boto3.session.Session().region_name or "us-east-1"
-    pool = [LocalFunction(BULK_WRITER, region) for _ in range(count)]
-    free = list(pool)
-    import threading
-
-    guard = threading.Lock()
 
     def invoke(event: dict[str, Any]) -> list[dict[str, Any]]:
-        with guard:
-            function = free.pop()
         try:
             # As Lambda does: the event crosses a JSON boundary (numbers become floats).
             result: list[dict[str, Any]] = function.invoke(json.loads(json.dumps(event)))
@@ -243,8 +239,6 @@ def local_workers(table: str, count: int) -> cloudmap.Invoke:
             # Disabled, Powertools neither prints nor clears its (process-wide) metric set:
             # clear it, or it grows with every batch.
             metrics.clear_metrics()
-            with guard:
-                free.append(function)
 
     return invoke
 
