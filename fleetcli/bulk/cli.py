@@ -11,6 +11,7 @@ from dynabatch import ItemTooLargeError
 from fleetcli.common import OK, PARTIAL, fail, positive, say
 from fleetcli.env import CountingMetrics, add_connection_arguments, apply_connection, batch_client
 
+from . import cloud
 from .apply import run_apply
 from .exporter import ExportError, ExportJob, run_export
 from .formats import FORMATS, InputError, guess_format
@@ -51,6 +52,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     imp.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     imp.add_argument("--chunk-size", type=positive, default=2000, help="items per checkpoint")
     _progress_flags(imp)
+    cloud.add_import_flags(imp)
     add_connection_arguments(imp)
     imp.set_defaults(func=import_)
 
@@ -68,6 +70,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     exp.add_argument("--columns", help="CSV: comma list of name or name:TYPE (N, SS, BOOL, ...)")
     exp.add_argument("--segments", type=positive, default=4, help="parallel scan segments (4)")
     _progress_flags(exp)
+    cloud.add_export_flags(exp)
     add_connection_arguments(exp)
     exp.set_defaults(func=export)
 
@@ -87,6 +90,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def import_(args: argparse.Namespace) -> int:
     """``fleet import TABLE FILE``."""
+    if args.file.startswith("s3://") or args.distributed or args.new_table:
+        return cloud.import_(args)  # past one machine: fleetcli/bulk/cloud.py
     if not os.path.isfile(args.file):
         return fail(f"{args.file}: no such file")
     try:
@@ -139,6 +144,8 @@ def import_(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     """``fleet export TABLE FILE``."""
+    if args.file.startswith("s3://"):
+        return cloud.export(args)  # DynamoDB's export to S3: fleetcli/bulk/cloud.py
     try:
         fmt = guess_format(args.file, args.format) if args.file != "-" else args.format or "jsonl"
     except InputError as error:
