@@ -1,0 +1,93 @@
+"""One item checked as DynamoDB would check it, before anything is sent.
+
+Keys present, of the key's type and not empty; numbers within DynamoDB's range
+(1E-130 to 9.99...E+125, either sign) and 38 significant digits; no NaN or infinity;
+values DynamoDB can store; the whole item within 400 KB. The first problem found is raised
+as :class:`ItemProblem`, naming the attribute.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dynabatch import MAX_ITEM_BYTES, item_size, serialize_item
+
+__all__ = ["ItemProblem", "check_item"]
+
+_KEY_TYPES = {"S": (str,), "N": (int, decimal.Decimal), "B": (bytes, bytearray)}
+
+
+@dataclass
+class ItemProblem(Exception):
+    """Why an item cannot be written; ``permanent`` when no retry can ever write it."""
+
+    attribute: str | None
+    reason: str
+    too_large: bool = False
+
+    def __str__(self) -> str:
+        return f"attribute {self.attribute!r}: {self.reason}" if self.attribute else self.reason
+
+
+def check_item(
+    item: Mapping[str, Any], key_names: tuple[str, ...], key_types: Mapping[str, str]
+) -> int:
+    """Check ``item`` for ``put``; returns its size in bytes as DynamoDB counts it.
+
+    Raises
+    ------
+    ItemProblem
+        The first problem found (a missing or empty key, a bad number, a value DynamoDB
+        cannot store, a size over 400 KB).
+    """
+    for name in key_names:
+        if name not in item:
+            raise ItemProblem(None, f"missing key attribute {name!r}")
+        kind = key_types.get(name, "S")
+        value = item[name]
+        if isinstance(value, bool) or not isinstance(value, _KEY_TYPES.get(kind, (str,))):
+            raise ItemProblem(name, f"a key attribute of type {kind}, got {_type_name(value)}")
+        if kind in ("S", "B") and not value:
+            raise ItemProblem(name, "a key attribute cannot be empty")
+    wire: dict[str, Any] = {}
+    for name, value in item.items():
+        try:
+            wire.update(serialize_item({name: value}))
+        except decimal.Overflow:
+            raise ItemProblem(name, f"number out of range (over 9.99E+125): {value}") from None
+        except decimal.Underflow:
+            raise ItemProblem(name, f"number out of range (under 1E-130): {value}") from None
+        except (decimal.Inexact, decimal.Rounded):
+            raise ItemProblem(
+                name, f"number has more than 38 significant digits: {value}"
+            ) from None
+        except (TypeError, ValueError, decimal.DecimalException) as error:
+            raise ItemProblem(name, _first_line(error)) from None
+        if _has_empty_set(value):
+            raise ItemProblem(name, "DynamoDB has no empty sets (leave the attribute out)")
+    size = item_size(wire)
+    if size > MAX_ITEM_BYTES:
+        raise ItemProblem(None, f"{size} bytes, over DynamoDB's {MAX_ITEM_BYTES}-byte limit", True)
+    return size
+
+
+def _has_empty_set(value: Any) -> bool:
+    if isinstance(value, (set, frozenset)):
+        return not value
+    if isinstance(value, list):
+        return any(_has_empty_set(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_empty_set(v) for v in value.values())
+    return False
+
+
+def _type_name(value: Any) -> str:
+    return {str: "a string", bool: "a boolean"}.get(type(value), type(value).__name__)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
