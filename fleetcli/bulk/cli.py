@@ -26,7 +26,13 @@ from fleetcli.common import (
     say,
     wants_json,
 )
-from fleetcli.env import CountingMetrics, add_connection_arguments, apply_connection, batch_client
+from fleetcli.env import (
+    DEFAULT_MAX_ATTEMPTS,
+    CountingMetrics,
+    add_connection_arguments,
+    apply_connection,
+    batch_client,
+)
 
 from . import generate, update
 from .apply import ApplyOutcome, run_apply
@@ -51,6 +57,12 @@ def _common_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency", type=positive, default=16, help="requests in flight (default 16)"
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=positive,
+        default=DEFAULT_MAX_ATTEMPTS,
+        help=f"sends per item before it is given up (default {DEFAULT_MAX_ATTEMPTS})",
     )
     add_output_flag(parser)
     add_connection_arguments(parser)
@@ -157,7 +169,7 @@ def import_(args: argparse.Namespace) -> int:
         return _finish(args, USAGE, {}, [], _input_error(error))
     apply_connection(args)
     metrics = CountingMetrics()
-    with batch_client(args.concurrency, metrics) as batch:
+    with batch_client(args.concurrency, metrics, args.max_attempts) as batch:
         try:
             table = resolve(batch, args.table)
         except NoSuchTable as error:
@@ -275,7 +287,7 @@ def export(args: argparse.Namespace) -> int:
     apply_connection(args)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields else None
-    with batch_client(args.concurrency) as batch:
+    with batch_client(args.concurrency, None, args.max_attempts) as batch:
         try:
             table = resolve(batch, args.table)
         except NoSuchTable as error:
@@ -331,7 +343,7 @@ def apply(args: argparse.Namespace) -> int:
         "unprocessed.json" if base == "-" else f"{base}.unprocessed.json"
     )
     metrics = CountingMetrics()
-    with batch_client(args.concurrency, metrics) as batch:
+    with batch_client(args.concurrency, metrics, args.max_attempts) as batch:
         try:
             outcome = run_apply(args.file, batch, leftovers, dry_run=args.dry_run)
         except InputError as error:

@@ -191,6 +191,7 @@ def run_import(job: ImportJob, batch: BatchClient, metrics: CountingMetrics) -> 
     started = time.perf_counter()
     seen = _keys_before(job, state)
     rejects = _open_rejects(job.rejects, state.rejects_bytes)
+    _save_checkpoint(job.checkpoint, state)  # from the start: what a crash leaves is clear
     bar = progress_bar(job.progress, f"import {job.table.given}", None)
     bar.update(state.read)
 
