@@ -21,7 +21,7 @@ import shlex
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["FilterError", "parse_filter"]
+__all__ = ["FilterError", "parse_filter", "parse_condition", "parse_assignment"]
 
 _COMPARE = {"=": "=", "==": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _FUNCTIONS = {"begins_with", "contains"}
@@ -59,7 +59,27 @@ def _json_object(text: str, flag: str) -> dict[str, Any]:
     return value
 
 
-def _readable(where: str) -> dict[str, Any]:
+def parse_condition(text: str) -> dict[str, Any]:
+    """A readable condition (``fleet update --if``) as ``filter``/``names``/``values``.
+
+    Its placeholders (``#c0``, ``:c0``) cannot collide with those an update builds.
+    """
+    return _readable(text, "c")
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"state=maintenance"`` -> ``("state", "maintenance")``; values as in ``--where``."""
+    name, sign, value = text.partition("=")
+    name = name.strip()
+    if not sign or not name:
+        raise FilterError(f"--set {text!r}: expected ATTR=VALUE")
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return name, value[1:-1]
+    return name, _value(value)
+
+
+def _readable(where: str, prefix: str = "") -> dict[str, Any]:
     try:
         words = shlex.split(where, posix=True)
     except ValueError as error:
@@ -71,7 +91,7 @@ def _readable(where: str) -> dict[str, Any]:
     clause: list[tuple[str, bool]] = []
     for word, quoted in [*tokens, ("or", False)]:
         if not quoted and word.lower() in ("and", "or"):
-            parts.append(_clause(clause, names, values, where))
+            parts.append(_clause(clause, names, values, where, prefix))
             parts.append(word.upper())
             clause = []
         else:
@@ -96,31 +116,35 @@ def _split_operators(words: list[str], where: str) -> list[tuple[str, bool]]:
 
 
 def _clause(
-    clause: list[tuple[str, bool]], names: dict[str, str], values: dict[str, Any], where: str
+    clause: list[tuple[str, bool]],
+    names: dict[str, str],
+    values: dict[str, Any],
+    where: str,
+    prefix: str,
 ) -> str:
     if len(clause) == 2 and clause[1][0].lower() in _PRESENCE and not clause[1][1]:
-        return f"{_PRESENCE[clause[1][0].lower()]}({_name(clause[0][0], names)})"
+        return f"{_PRESENCE[clause[1][0].lower()]}({_name(clause[0][0], names, prefix)})"
     if len(clause) != 3:
         raise FilterError(
             f"--where {where!r}: expected 'attr OP value' clauses joined by and/or "
             "(OP: = <> < <= > >= begins_with contains), or 'attr exists'"
         )
     (attr, _), (op, _), (text, quoted) = clause
-    placeholder = f":v{len(values)}"
+    placeholder = f":{prefix or 'v'}{len(values)}"
     values[placeholder] = text if quoted else _value(text)
     if op.lower() in _FUNCTIONS:
-        return f"{op.lower()}({_name(attr, names)}, {placeholder})"
+        return f"{op.lower()}({_name(attr, names, prefix)}, {placeholder})"
     if op not in _COMPARE:
         raise FilterError(f"--where {where!r}: unknown operator {op!r}")
-    return f"{_name(attr, names)} {_COMPARE[op]} {placeholder}"
+    return f"{_name(attr, names, prefix)} {_COMPARE[op]} {placeholder}"
 
 
-def _name(attr: str, names: dict[str, str]) -> str:
+def _name(attr: str, names: dict[str, str], prefix: str) -> str:
     # Placeholders for every name: reserved words (state, name, ...) need them anyway.
     for placeholder, name in names.items():
         if name == attr:
             return placeholder
-    placeholder = f"#a{len(names)}"
+    placeholder = f"#{prefix or 'a'}{len(names)}"
     names[placeholder] = attr
     return placeholder
 
