@@ -68,10 +68,37 @@ def check_item(
             raise ItemProblem(name, _first_line(error)) from None
         if _has_empty_set(value):
             raise ItemProblem(name, "DynamoDB has no empty sets (leave the attribute out)")
+        number = _out_of_range(value)
+        if number is not None:
+            raise ItemProblem(name, f"number out of range (1E-130 to 9.99E+125): {number}")
     size = item_size(wire)
     if size > MAX_ITEM_BYTES:
         raise ItemProblem(None, f"{size} bytes, over DynamoDB's {MAX_ITEM_BYTES}-byte limit", True)
     return size
+
+
+_HIGHEST = decimal.Decimal("1E+126")
+_LOWEST = decimal.Decimal("1E-130")
+
+
+def _out_of_range(value: Any) -> Any:
+    # boto3's decimal context lets 1E+126 through (Emax 126); DynamoDB refuses it.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, decimal.Decimal)):
+        size = abs(decimal.Decimal(value))
+        return value if size >= _HIGHEST or (size and size < _LOWEST) else None
+    if isinstance(value, (list, set, frozenset)):
+        members: Any = value
+    elif isinstance(value, dict):
+        members = value.values()
+    else:
+        return None
+    for member in members:
+        found = _out_of_range(member)
+        if found is not None:
+            return found
+    return None
 
 
 def _has_empty_set(value: Any) -> bool:
