@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from dynabatch import BatchLayerError, ItemTooLargeError
 
@@ -21,9 +20,7 @@ from fleetcli.common import (
     add_output_flag,
     emit_json,
     error_fields,
-    fail,
     positive,
-    say,
     wants_json,
 )
 from fleetcli.env import (
@@ -35,12 +32,13 @@ from fleetcli.env import (
 )
 
 from . import generate, update
-from .apply import ApplyOutcome, run_apply
+from .apply import run_apply
 from .exporter import ExportError, ExportJob, run_export
 from .filters import FilterError, parse_filter
 from .formats import FORMATS, InputError, guess_format
-from .importer import CheckpointMismatch, ImportJob, ImportOutcome, run_import
+from .importer import CheckpointMismatch, ImportJob, run_import
 from .progress import rate
+from .report import apply_summary, aws_errors, finish, import_summary, input_error
 from .tables import PROJECT_TABLES, NoSuchTable, resolve
 
 __all__ = ["add_parsers", "import_", "export", "apply"]
@@ -136,44 +134,22 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     generate.add_parser(sub)
 
 
-def _finish(
-    args: argparse.Namespace,
-    code: int,
-    fields: dict[str, Any],
-    lines: list[str],
-    error: dict[str, Any] | None = None,
-) -> int:
-    """Text lines on stdout, or the JSON document; returns ``code``."""
-    if wants_json(args):
-        return emit_json(args.command, code, fields, error)
-    if error is not None:
-        fail(error["message"])
-    for line in lines:
-        say(line)
-    return code
-
-
-def _input_error(error: InputError) -> dict[str, Any]:
-    return error_fields(
-        str(error), file=error.path, line=error.line, attribute=getattr(error, "attribute", None)
-    )
-
-
+@aws_errors
 def import_(args: argparse.Namespace) -> int:
     """``fleet import TABLE FILE``."""
     if not os.path.isfile(args.file):
-        return _finish(args, USAGE, {}, [], error_fields(f"{args.file}: no such file"))
+        return finish(args, USAGE, {}, [], error_fields(f"{args.file}: no such file"))
     try:
         fmt = guess_format(args.file, args.format)
     except InputError as error:
-        return _finish(args, USAGE, {}, [], _input_error(error))
+        return finish(args, USAGE, {}, [], input_error(error))
     apply_connection(args)
     metrics = CountingMetrics()
     with batch_client(args.concurrency, metrics, args.max_attempts) as batch:
         try:
             table = resolve(batch, args.table)
         except NoSuchTable as error:
-            return _finish(args, USAGE, {}, [], error_fields(str(error)))
+            return finish(args, USAGE, {}, [], error_fields(str(error)))
         job = ImportJob(
             table=table,
             path=args.file,
@@ -188,12 +164,12 @@ def import_(args: argparse.Namespace) -> int:
         try:
             outcome = run_import(job, batch, metrics)
         except CheckpointMismatch as error:
-            return _finish(args, USAGE, {}, [], error_fields(str(error)))
+            return finish(args, USAGE, {}, [], error_fields(str(error)))
         except InputError as error:
             fields = {"checkpoint": job.checkpoint, "table": args.table, "file": args.file}
-            problem = _input_error(error)
+            problem = input_error(error)
             problem["message"] += " (items before it are imported; fix it and run again to resume)"
-            return _finish(args, USAGE, fields, [], problem)
+            return finish(args, USAGE, fields, [], problem)
         except KeyboardInterrupt:
             sys.stderr.write(
                 f"fleet: interrupted; run the same command again to resume ({job.checkpoint})\n"
@@ -201,89 +177,21 @@ def import_(args: argparse.Namespace) -> int:
             if wants_json(args):
                 emit_json("import", INTERRUPTED, {"checkpoint": job.checkpoint})
             raise
-    return _import_summary(args, job, outcome)
+    return import_summary(args, job, outcome)
 
 
-def _import_fields(
-    args: argparse.Namespace, job: ImportJob, outcome: ImportOutcome
-) -> dict[str, Any]:
-    return {
-        "table": args.table,
-        "table_name": job.table.physical,
-        "file": args.file,
-        "format": job.fmt,
-        "dry_run": job.dry_run,
-        "resumed_at_line": outcome.resumed_line,
-        "read": outcome.read,
-        "written": outcome.written,
-        "duplicates": outcome.duplicates,
-        "retried": outcome.retried,
-        "given_up": outcome.given_up,
-        "too_large": outcome.too_large,
-        "invalid": outcome.invalid,
-        "problems": outcome.problems,
-        "rejects": job.rejects if outcome.given_up and not job.dry_run else None,
-        "seconds": round(outcome.seconds, 3),
-    }
-
-
-def _import_summary(args: argparse.Namespace, job: ImportJob, outcome: ImportOutcome) -> int:
-    fields = _import_fields(args, job, outcome)
-    if job.dry_run:
-        return _dry_run_summary(args, fields, outcome)
-    resumed = f" (resumed at line {outcome.resumed_line})" if outcome.resumed_line else ""
-    lines = [
-        f"import {args.table} from {args.file}{resumed}: {outcome.read} read, "
-        f"{outcome.written} written, {outcome.retried} retried, {outcome.given_up} given up"
-        + (f", {outcome.duplicates} duplicate keys (last kept)" if outcome.duplicates else "")
-        + f"; {outcome.seconds:.1f} s, {rate(outcome.read, outcome.seconds)}"
-    ]
-    if not outcome.given_up:
-        return _finish(args, OK, fields, lines)
-    if not wants_json(args):
-        for problem in outcome.errors[:5]:
-            sys.stderr.write(f"fleet: {problem}\n")
-    retryable = outcome.given_up - outcome.too_large
-    if outcome.too_large:
-        lines.append(
-            f"{outcome.too_large} items are over DynamoDB's 400 KB limit and can never be "
-            f"written as they are: they are in {job.rejects}, to fix or leave out"
-        )
-    if retryable:
-        lines.append(
-            f"{retryable} items given up after retries are in {job.rejects}; "
-            f"re-import them with: fleet import {args.table} {job.rejects}"
-        )
-    return _finish(args, PARTIAL, fields, lines)
-
-
-def _dry_run_summary(
-    args: argparse.Namespace, fields: dict[str, Any], outcome: ImportOutcome
-) -> int:
-    code = USAGE if outcome.invalid else PARTIAL if outcome.too_large else OK
-    lines = [
-        f"dry run: import {args.table} from {args.file}: {outcome.read} read, "
-        f"{outcome.read - outcome.invalid - outcome.too_large} would be written "
-        f"({outcome.duplicates} duplicate keys, last kept), {outcome.too_large} over 400 KB, "
-        f"{outcome.invalid} invalid; nothing written"
-    ]
-    if not wants_json(args):
-        for problem in outcome.problems:
-            sys.stderr.write(f"fleet: {problem}\n")
-    return _finish(args, code, fields, lines)
-
-
+@aws_errors
 def export(args: argparse.Namespace) -> int:
     """``fleet export TABLE FILE``."""
     if args.file == "-" and wants_json(args):
-        return _finish(args, USAGE, {}, [], error_fields("--output json needs a FILE, not -"))
+        return finish(args, USAGE, {}, [], error_fields("--output json needs a FILE, not -"))
     try:
         fmt = guess_format(args.file, args.format) if args.file != "-" else args.format or "jsonl"
         scan_filter = parse_filter(args.where, args.names, args.values)
     except InputError as error:
-        return _finish(args, USAGE, {}, [], _input_error(error))
+        return finish(args, USAGE, {}, [], input_error(error))
     except FilterError as error:
-        return _finish(args, USAGE, {}, [], error_fields(str(error)))
+        return finish(args, USAGE, {}, [], error_fields(str(error)))
     apply_connection(args)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
     fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields else None
@@ -291,7 +199,7 @@ def export(args: argparse.Namespace) -> int:
         try:
             table = resolve(batch, args.table)
         except NoSuchTable as error:
-            return _finish(args, USAGE, {}, [], error_fields(str(error)))
+            return finish(args, USAGE, {}, [], error_fields(str(error)))
         job = ExportJob(
             table,
             args.file,
@@ -306,11 +214,11 @@ def export(args: argparse.Namespace) -> int:
         try:
             outcome = run_export(job, batch)
         except (ExportError, ValueError) as error:
-            return _finish(args, USAGE, {}, [], error_fields(str(error)))
+            return finish(args, USAGE, {}, [], error_fields(str(error)))
         except BatchLayerError as error:
             # Throttled past the retry budget, or the like: nothing under FILE.
             message = f"export {args.table}: {error}; nothing written to {args.file}, run it again"
-            return _finish(args, PARTIAL, {}, [], error_fields(message))
+            return finish(args, PARTIAL, {}, [], error_fields(message))
     dropped = (
         f" ({outcome.dropped_attributes} attribute values not in --columns left out)"
         if outcome.dropped_attributes
@@ -335,6 +243,7 @@ def export(args: argparse.Namespace) -> int:
     return OK
 
 
+@aws_errors
 def apply(args: argparse.Namespace) -> int:
     """``fleet apply FILE``."""
     apply_connection(args)
@@ -347,54 +256,9 @@ def apply(args: argparse.Namespace) -> int:
         try:
             outcome = run_apply(args.file, batch, leftovers, dry_run=args.dry_run)
         except InputError as error:
-            return _finish(args, USAGE, {"file": args.file}, [], _input_error(error))
+            return finish(args, USAGE, {"file": args.file}, [], input_error(error))
         except ItemTooLargeError as error:
-            return _finish(
+            return finish(
                 args, USAGE, {"file": args.file}, [], error_fields(f"{args.file}: {error}")
             )
-    return _apply_summary(args, outcome, metrics)
-
-
-def _apply_summary(
-    args: argparse.Namespace, outcome: ApplyOutcome, metrics: CountingMetrics
-) -> int:
-    retried = metrics.total("UnprocessedRetried")
-    code = PARTIAL if outcome.leftovers_path else OK
-    if wants_json(args):
-        fields: dict[str, Any] = {
-            "file": args.file,
-            "dry_run": args.dry_run,
-            "writes": outcome.writes,
-            "keys": outcome.keys,
-            "written": outcome.written,
-            "retried": retried,
-            "read": outcome.read,
-            "missing": outcome.missing,
-            "unprocessed": outcome.unprocessed,
-            "leftovers": outcome.leftovers_path,
-        }
-        if outcome.answer is not None:
-            fields.update(outcome.answer)
-        return emit_json("apply", code, fields)
-    if outcome.answer is not None:
-        import json
-
-        json.dump(outcome.answer, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
-    if args.dry_run:
-        sys.stderr.write(
-            f"dry run: apply {args.file}: {outcome.writes} writes and {outcome.keys} keys "
-            "checked; nothing sent\n"
-        )
-        return OK
-    sys.stderr.write(
-        f"apply {args.file}: {outcome.written} written, {retried} "
-        f"retried, {outcome.read} read, {outcome.missing} not found, "
-        f"{outcome.unprocessed} unprocessed\n"
-    )
-    if outcome.leftovers_path:
-        sys.stderr.write(
-            f"fleet: unprocessed requests saved to {outcome.leftovers_path}; "
-            f"apply them with: fleet apply {outcome.leftovers_path}\n"
-        )
-    return code
+    return apply_summary(args, outcome, metrics)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleetcli.common import OK, PARTIAL, USAGE, emit_json, error_fields, fail, say, wants_json
+from fleetcli.common import OK, PARTIAL, USAGE, error_fields, wants_json
 from fleetcli.env import CountingMetrics, apply_connection, batch_client
 
 from .checks import ItemProblem, check_item
@@ -32,6 +32,7 @@ from .filters import FilterError, parse_assignment, parse_condition
 from .formats import FORMATS, InputError, guess_format, read_items
 from .importer import key_digest
 from .progress import progress_bar, rate
+from .report import finish
 from .tables import NoSuchTable, TableInfo, resolve
 from .values import record_from_item
 
@@ -122,22 +123,27 @@ def _keys(job: UpdateJob, outcome: UpdateOutcome) -> Iterator[list[dict[str, Any
     seen: set[bytes] = set()
     names = job.table.key_names
     chunk: list[dict[str, Any]] = []
-    for record in read_items(job.path, job.fmt, job.table.logical):
-        outcome.read += 1
-        key = {name: record.item[name] for name in names if name in record.item}
-        try:
-            check_item(key, names, job.table.key_types)
-        except ItemProblem as problem:
-            raise InputError(job.path, record.line, str(problem), problem.attribute) from None
-        digest = key_digest(key, names)
-        if digest in seen:
-            outcome.duplicates += 1  # one update a key: the same change twice is once
-            continue
-        seen.add(digest)
-        chunk.append(key)
-        if len(chunk) >= _SLICE:
-            yield chunk
-            chunk = []
+    try:
+        for record in read_items(job.path, job.fmt, job.table.logical):
+            outcome.read += 1
+            key = {name: record.item[name] for name in names if name in record.item}
+            try:
+                check_item(key, names, job.table.key_types)
+            except ItemProblem as problem:
+                raise InputError(job.path, record.line, str(problem), problem.attribute) from None
+            digest = key_digest(key, names)
+            if digest in seen:
+                outcome.duplicates += 1  # one update a key: the same change twice is once
+                continue
+            seen.add(digest)
+            chunk.append(key)
+            if len(chunk) >= _SLICE:
+                yield chunk
+                chunk = []
+    except InputError:
+        if chunk:
+            yield chunk  # the keys before the bad one are still updated
+        raise
     if chunk:
         yield chunk
 
@@ -197,28 +203,30 @@ def run_update(job: UpdateJob, batch: Any, metrics: CountingMetrics) -> UpdateOu
 def update(args: argparse.Namespace) -> int:
     """``fleet update TABLE KEYS_FILE``."""
     if not os.path.isfile(args.file):
-        return _done(args, USAGE, {}, [], error_fields(f"{args.file}: no such file"))
+        return finish(args, USAGE, {}, [], error_fields(f"{args.file}: no such file"))
     try:
         fmt = guess_format(args.file, args.format)
         assignments = dict(parse_assignment(text) for text in args.assignments)
         condition = parse_condition(args.condition) if args.condition else None
     except InputError as error:
-        return _done(args, USAGE, {}, [], error_fields(str(error), file=error.path))
+        return finish(args, USAGE, {}, [], error_fields(str(error), file=error.path))
     except FilterError as error:
-        return _done(args, USAGE, {}, [], error_fields(str(error)))
+        return finish(args, USAGE, {}, [], error_fields(str(error)))
     if not assignments and not args.remove:
-        return _done(args, USAGE, {}, [], error_fields("nothing to change: give --set or --remove"))
+        return finish(
+            args, USAGE, {}, [], error_fields("nothing to change: give --set or --remove")
+        )
     apply_connection(args)
     metrics = CountingMetrics()
     with batch_client(args.concurrency, metrics, args.max_attempts) as batch:
         try:
             table = resolve(batch, args.table)
         except NoSuchTable as error:
-            return _done(args, USAGE, {}, [], error_fields(str(error)))
+            return finish(args, USAGE, {}, [], error_fields(str(error)))
         clash = sorted((set(assignments) | set(args.remove)) & set(table.key_names))
         if clash:
             message = f"{clash[0]!r} is a key attribute: an update cannot change it"
-            return _done(args, USAGE, {}, [], error_fields(message))
+            return finish(args, USAGE, {}, [], error_fields(message))
         job = UpdateJob(
             table,
             args.file,
@@ -240,7 +248,7 @@ def update(args: argparse.Namespace) -> int:
                 line=error.line,
                 attribute=error.attribute,
             )
-            return _done(args, USAGE, {}, [], problem)
+            return finish(args, USAGE, {}, [], problem)
     return _summary(args, job, outcome)
 
 
@@ -284,20 +292,4 @@ def _summary(args: argparse.Namespace, job: UpdateJob, outcome: UpdateOutcome) -
         if not wants_json(args):
             for example in outcome.examples:
                 sys.stderr.write(f"fleet: {example}\n")
-    return _done(args, code, fields, lines)
-
-
-def _done(
-    args: argparse.Namespace,
-    code: int,
-    fields: dict[str, Any],
-    lines: list[str],
-    error: dict[str, Any] | None = None,
-) -> int:
-    if wants_json(args):
-        return emit_json("update", code, fields, error)
-    if error is not None:
-        return fail(error["message"], code)
-    for line in lines:
-        say(line)
-    return code
+    return finish(args, code, fields, lines)
