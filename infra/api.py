@@ -1,4 +1,4 @@
-"""The HTTP API: two routes behind a JWT authorizer, access logs, stage throttling."""
+"""The HTTP API: two routes behind a JWT authorizer, access logs, per-route throttling."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from infra import constants as c
 from infra.config import StackConfig
 from infra.nag import acknowledge
 
-__all__ = ["FleetApi", "ACCESS_LOG_FIELDS"]
+__all__ = ["FleetApi", "ACCESS_LOG_FIELDS", "access_log_fields"]
 
 #: One JSON object per request in the access log: who, what, how it ended, how long.
+#: ``caller`` is added by :func:`access_log_fields`: the claim the functions trust.
 ACCESS_LOG_FIELDS = {
     "requestId": "$context.requestId",
     "ip": "$context.identity.sourceIp",
@@ -31,8 +32,16 @@ ACCESS_LOG_FIELDS = {
     "responseLatency": "$context.responseLatency",
     "integrationError": "$context.integrationErrorMessage",
     "authorizerError": "$context.authorizer.error",
-    "caller": "$context.authorizer.claims.sub",
 }
+
+
+def access_log_fields(caller_claim: str) -> dict[str, str]:
+    """The access log's fields; ``caller`` is the claim the functions take the caller from.
+
+    ``caller_claim`` was checked against ``CLAIM_NAME_PATTERN`` (no quotes, no spaces), so
+    it cannot break out of the JSON format string.
+    """
+    return {**ACCESS_LOG_FIELDS, "caller": f"$context.authorizer.claims.{caller_claim}"}
 
 
 class FleetApi(Construct):
@@ -64,18 +73,25 @@ class FleetApi(Construct):
             description="Device Fleet: device lists and ownership transfers",
             create_default_stage=False,
         )
-        self.api.add_routes(
-            path=c.LIST_DEVICES_ROUTE,
-            methods=[apigwv2.HttpMethod.GET],
-            integration=integrations.HttpLambdaIntegration("Loader", loader),
-            authorizer=self.authorizer,
-        )
-        self.api.add_routes(
-            path=c.TRANSFER_ROUTE,
-            methods=[apigwv2.HttpMethod.POST],
-            integration=integrations.HttpLambdaIntegration("Transfer", transfer),
-            authorizer=self.authorizer,
-        )
+        #: Route key -> the function behind it (its name keys the route's throttle).
+        self.route_functions = {
+            f"GET {c.LIST_DEVICES_ROUTE}": c.LOADER.name,
+            f"POST {c.TRANSFER_ROUTE}": c.TRANSFER.name,
+        }
+        routes = [
+            *self.api.add_routes(
+                path=c.LIST_DEVICES_ROUTE,
+                methods=[apigwv2.HttpMethod.GET],
+                integration=integrations.HttpLambdaIntegration("Loader", loader),
+                authorizer=self.authorizer,
+            ),
+            *self.api.add_routes(
+                path=c.TRANSFER_ROUTE,
+                methods=[apigwv2.HttpMethod.POST],
+                integration=integrations.HttpLambdaIntegration("Transfer", transfer),
+                authorizer=self.authorizer,
+            ),
+        ]
         self.access_logs = logs.LogGroup(
             self,
             "AccessLogs",
@@ -91,9 +107,28 @@ class FleetApi(Construct):
             ),
             access_log_settings=_AccessLogs(
                 apigwv2.LogGroupLogDestination(self.access_logs),
-                apigw.AccessLogFormat.custom(_json(ACCESS_LOG_FIELDS)),
+                apigw.AccessLogFormat.custom(_json(access_log_fields(config.caller_claim))),
             ),
         )
+        self._route_throttles(config, routes)
+
+    def _route_throttles(self, config: StackConfig, routes: list[apigwv2.HttpRoute]) -> None:
+        """Each route's own rate and burst (the L2 stage only knows the stage default)."""
+        stage = self.stage.node.default_child
+        assert isinstance(stage, apigwv2.CfnStage)
+        stage.add_property_override(
+            "RouteSettings",
+            {
+                key: {
+                    "ThrottlingRateLimit": config.route_throttles[name][0],
+                    "ThrottlingBurstLimit": config.route_throttles[name][1],
+                }
+                for key, name in self.route_functions.items()
+            },
+        )
+        # Route settings name route keys: the routes must exist before the stage.
+        for route in routes:
+            self.stage.node.add_dependency(route)
 
     @property
     def url(self) -> str:
@@ -141,8 +176,17 @@ class FleetApi(Construct):
         self.user_pool_client = self.user_pool.add_client(
             "ApiClient",
             # SRP for applications; USER_PASSWORD (over TLS) so an operator can fetch a
-            # token with `aws cognito-idp initiate-auth` (docs/deploy.md).
+            # token with `aws cognito-idp initiate-auth` (docs/deploy.md). Nothing uses
+            # the hosted UI, so no OAuth at all: no implicit grant, no callback URL.
             auth_flows=cognito.AuthFlow(user_srp=True, user_password=True),
+            disable_o_auth=True,
+            # Tokens from InitiateAuth always let their user call UpdateUserAttributes;
+            # this list is what they may change. An empty list would mean "every
+            # standard attribute" to Cognito, so it names one harmless attribute; nothing
+            # a token carries as an identity (email, preferred_username, ...) is in it.
+            write_attributes=cognito.ClientAttributes().with_standard_attributes(
+                **{_ATTRIBUTE_MASK[a]: True for a in c.USER_WRITABLE_ATTRIBUTES}
+            ),
             generate_secret=False,
             prevent_user_existence_errors=True,
             id_token_validity=Duration.hours(1),
@@ -151,6 +195,10 @@ class FleetApi(Construct):
         region = Stack.of(self).region
         issuer = f"https://cognito-idp.{region}.amazonaws.com/{self.user_pool.user_pool_id}"
         return issuer, [self.user_pool_client.user_pool_client_id]
+
+
+#: Cognito attribute name -> the StandardAttributesMask keyword that selects it.
+_ATTRIBUTE_MASK = {"locale": "locale", "zoneinfo": "timezone"}
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)

@@ -1,12 +1,14 @@
 """Asset building with no Docker and no network: the layer is copied, not pip-installed.
 
 ``PythonLayerVersion`` would start a container; everything the layer needs is pure Python
-and already importable here (dynabatch from the repository, valkey from the venv), so a
-copy into ``python/`` is the whole build.
+and already importable here (dynabatch from the repository, valkey and Powertools from
+the venv that ``make install`` built from the pinned requirements.txt), so a copy into
+``python/`` is the whole build, and the deployed Powertools is the tested one.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import shutil
 from pathlib import Path
@@ -24,6 +26,7 @@ __all__ = [
     "function_code",
     "layer_code",
     "package_dir",
+    "powertools_version",
 ]
 
 #: Never shipped: caches, compiled files, and the layer's own package (the layer has it).
@@ -40,14 +43,24 @@ _COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "*.egg-in
 
 
 def package_dir(name: str) -> Path:
-    """The directory of the importable package ``name`` (no import, so no side effects)."""
+    """Where the importable ``name`` lives (no import, so no side effects).
+
+    A package's directory, or a single-file module's ``.py`` (``typing_extensions``).
+    """
     spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            f"package {name!r} is not installed in this Python; the Lambda layer copies it "
-            "from here (run `make install`)"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    if spec is not None and spec.origin and spec.origin.endswith(".py"):
+        return Path(spec.origin)
+    raise RuntimeError(
+        f"package {name!r} is not installed in this Python; the Lambda layer copies it "
+        "from here (run `make install`)"
+    )
+
+
+def powertools_version() -> str:
+    """The installed (= pinned, = tested) Powertools release, e.g. ``3.37.0``."""
+    return importlib.metadata.version(c.POWERTOOLS_DISTRIBUTION)
 
 
 @jsii.implements(ILocalBundling)
@@ -66,17 +79,23 @@ class LayerBundler:
         target = Path(output_dir) / "python"
         target.mkdir(parents=True, exist_ok=True)
         for name, source in self.sources.items():
-            shutil.copytree(source, target / name, ignore=_COPY_IGNORE)
+            if source.is_file():
+                shutil.copy2(source, target / source.name)
+            else:
+                shutil.copytree(source, target / name, ignore=_COPY_IGNORE)
         return True
 
 
-def layer_code() -> lambda_.Code:
-    """The batch layer's code: dynabatch + vendored pure-Python clients, built locally.
+def layer_code(*, with_powertools: bool = True) -> lambda_.Code:
+    """The batch layer's code: dynabatch + vendored pure-Python packages, built locally.
 
-    The hash is taken over the output, so a new valkey in the venv makes a new layer
-    version even though ``lambdas/dynabatch`` did not change.
+    The hash is taken over the output, so a new valkey or Powertools in the venv makes a
+    new layer version even though ``lambdas/dynabatch`` did not change. Without
+    Powertools (``-c powertools=public``) the layer holds dynabatch and valkey only.
     """
     packages = (c.LAYER_PACKAGE, *c.LAYER_VENDORED_PACKAGES)
+    if with_powertools:
+        packages += c.POWERTOOLS_PACKAGES
     return lambda_.Code.from_asset(
         str(package_dir(c.LAYER_PACKAGE)),
         asset_hash_type=AssetHashType.OUTPUT,

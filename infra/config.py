@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_cdk import RemovalPolicy
@@ -16,6 +17,15 @@ __all__ = ["ConfigError", "StackConfig"]
 
 class ConfigError(ValueError):
     """A context value that cannot be deployed; the message names the key and the fix."""
+
+
+def _default_throttles() -> dict[str, tuple[int, int]]:
+    """Function name -> (steady requests/s, burst) of its route, for the API functions."""
+    return {
+        s.name: (s.rate_limit, s.burst_limit)
+        for s in c.FUNCTIONS
+        if s.rate_limit is not None and s.burst_limit is not None
+    }
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,17 @@ class StackConfig:
     jwt_issuer, jwt_audience
         An external OIDC issuer and audience for the JWT authorizer; both unset means a
         Cognito user pool in the stack.
+    caller_claim, caller_claim_immutable
+        The JWT claim that names the caller: ``sub`` or ``cognito:username``, or another
+        claim only when the operator vouches that it is immutable.
+    powertools
+        ``bundled`` (the pinned release in the project's layer) or ``public`` (AWS's
+        layer of that same release, found through SSM at deploy time).
+    dynamodb_prefix_list_id
+        The region's DynamoDB prefix list; unset means it is looked up at deploy time.
+    reserved_concurrency, route_throttles
+        Per function: reserved concurrency (None: none reserved); per API function: the
+        (rate, burst) of its route.
     """
 
     stage: str = "dev"
@@ -39,9 +60,15 @@ class StackConfig:
     jwt_issuer: str | None = None
     jwt_audience: tuple[str, ...] = ()
     caller_claim: str = c.DEFAULT_CALLER_CLAIM
+    caller_claim_immutable: bool = False
     sweeper_rate_minutes: int = c.DEFAULT_SWEEPER_RATE_MINUTES
     warmer_rate_minutes: int = c.DEFAULT_WARMER_RATE_MINUTES
-    powertools_layer_version: int = c.POWERTOOLS_LAYER_VERSION
+    powertools: str = c.POWERTOOLS_BUNDLED
+    dynamodb_prefix_list_id: str | None = None
+    reserved_concurrency: Mapping[str, int | None] = field(
+        default_factory=lambda: {s.name: s.reserved_concurrency for s in c.FUNCTIONS}
+    )
+    route_throttles: Mapping[str, tuple[int, int]] = field(default_factory=_default_throttles)
 
     def __post_init__(self) -> None:
         if self.stage not in c.STAGES:
@@ -55,6 +82,40 @@ class StackConfig:
             )
         if self.jwt_issuer and not self.jwt_issuer.startswith("https://"):
             raise ConfigError(f"context {c.CTX_JWT_ISSUER} must be an https:// URL")
+        self._check_caller_claim()
+        self._check_rates()
+        self._check_limits()
+        if self.powertools not in c.POWERTOOLS_SOURCES:
+            raise ConfigError(
+                f"context {c.CTX_POWERTOOLS}={self.powertools!r}: use one of {c.POWERTOOLS_SOURCES}"
+            )
+        if self.dynamodb_prefix_list_id is not None and not re.fullmatch(
+            r"pl-[0-9a-f]{8,17}", self.dynamodb_prefix_list_id
+        ):
+            raise ConfigError(
+                f"context {c.CTX_DYNAMODB_PREFIX_LIST}={self.dynamodb_prefix_list_id!r}: "
+                "a prefix list id (pl-...), as `aws ec2 describe-prefix-lists` shows for "
+                "com.amazonaws.<region>.dynamodb"
+            )
+
+    def _check_caller_claim(self) -> None:
+        claim = self.caller_claim
+        if not re.fullmatch(c.CLAIM_NAME_PATTERN, claim):
+            raise ConfigError(f"context {c.CTX_CALLER_CLAIM}={claim!r}: not a JWT claim name")
+        if claim not in c.IMMUTABLE_CLAIMS and not self.caller_claim_immutable:
+            raise ConfigError(
+                f"context {c.CTX_CALLER_CLAIM}={claim!r}: the caller claim must be one no "
+                f"user can change about themselves ({', '.join(c.IMMUTABLE_CLAIMS)}); if your "
+                f"identity provider guarantees {claim!r} never changes and is never reused, "
+                f"say so with -c {c.CTX_CALLER_CLAIM_IMMUTABLE}=true"
+            )
+        if self.with_cognito and claim in c.USER_WRITABLE_ATTRIBUTES:
+            raise ConfigError(
+                f"context {c.CTX_CALLER_CLAIM}={claim!r}: users of the stack's user pool may "
+                "change this attribute themselves, so it cannot identify them"
+            )
+
+    def _check_rates(self) -> None:
         for key, minutes in (
             (c.CTX_SWEEPER_RATE, self.sweeper_rate_minutes),
             (c.CTX_WARMER_RATE, self.warmer_rate_minutes),
@@ -67,6 +128,22 @@ class StackConfig:
                 f"context {c.CTX_SWEEPER_RATE}={self.sweeper_rate_minutes}: shorter than the "
                 f"sweeper's {c.SWEEPER.timeout_seconds} s timeout; runs would overlap"
             )
+
+    def _check_limits(self) -> None:
+        for name, reserved in self.reserved_concurrency.items():
+            # 0 would be Lambda's "never run": refuse it rather than deploy a dead function.
+            if reserved is not None and not 1 <= reserved <= 10_000:
+                raise ConfigError(
+                    f"context {name}{c.CTX_RESERVED_CONCURRENCY_SUFFIX}={reserved}: 1..10000, "
+                    "or none for no reservation"
+                )
+        for name, (rate, burst) in self.route_throttles.items():
+            for suffix, value in (
+                (c.CTX_RATE_LIMIT_SUFFIX, rate),
+                (c.CTX_BURST_LIMIT_SUFFIX, burst),
+            ):
+                if not 1 <= value <= 10_000:
+                    raise ConfigError(f"context {name}{suffix}={value}: 1..10000 requests")
 
     @property
     def is_prod(self) -> bool:
@@ -105,11 +182,24 @@ class StackConfig:
             jwt_issuer=get(c.CTX_JWT_ISSUER) or None,
             jwt_audience=tuple(audience or ()),
             caller_claim=str(get(c.CTX_CALLER_CLAIM) or c.DEFAULT_CALLER_CLAIM),
+            caller_claim_immutable=_as_bool(get, c.CTX_CALLER_CLAIM_IMMUTABLE),
             sweeper_rate_minutes=_as_int(get, c.CTX_SWEEPER_RATE, c.DEFAULT_SWEEPER_RATE_MINUTES),
             warmer_rate_minutes=_as_int(get, c.CTX_WARMER_RATE, c.DEFAULT_WARMER_RATE_MINUTES),
-            powertools_layer_version=_as_int(
-                get, c.CTX_POWERTOOLS_LAYER_VERSION, c.POWERTOOLS_LAYER_VERSION
-            ),
+            powertools=str(get(c.CTX_POWERTOOLS) or c.POWERTOOLS_BUNDLED),
+            dynamodb_prefix_list_id=get(c.CTX_DYNAMODB_PREFIX_LIST) or None,
+            reserved_concurrency={
+                s.name: _as_optional_int(
+                    get, s.name + c.CTX_RESERVED_CONCURRENCY_SUFFIX, s.reserved_concurrency
+                )
+                for s in c.FUNCTIONS
+            },
+            route_throttles={
+                name: (
+                    _as_int(get, name + c.CTX_RATE_LIMIT_SUFFIX, rate),
+                    _as_int(get, name + c.CTX_BURST_LIMIT_SUFFIX, burst),
+                )
+                for name, (rate, burst) in _default_throttles().items()
+            },
         )
 
 
@@ -121,3 +211,21 @@ def _as_int(get: Callable[[str], Any], key: str, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"context {key}={value!r}: a whole number") from None
+
+
+def _as_optional_int(get: Callable[[str], Any], key: str, default: int | None) -> int | None:
+    value = get(key)
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return None
+    return default if value is None or value == "" else _as_int(get, key, 0)
+
+
+def _as_bool(get: Callable[[str], Any], key: str) -> bool:
+    value = get(key)
+    if value is None or value == "" or value is False:
+        return False
+    if value is True or str(value).strip().lower() == "true":
+        return True
+    if str(value).strip().lower() == "false":
+        return False
+    raise ConfigError(f"context {key}={value!r}: true or false")

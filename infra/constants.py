@@ -17,6 +17,12 @@ LAYER_PACKAGE = "dynabatch"
 #: Pure-Python packages copied from the installed environment into the layer next to
 #: dynabatch (no pip, no network at synth). ``valkey`` is the cache client.
 LAYER_VENDORED_PACKAGES: tuple[str, ...] = ("valkey",)
+#: Powertools and its two dependencies, copied the same way unless ``-c powertools=public``:
+#: the very release ``requirements.txt`` pins and the tests ran, so what is deployed is
+#: what was tested.
+POWERTOOLS_PACKAGES: tuple[str, ...] = ("aws_lambda_powertools", "jmespath", "typing_extensions")
+#: The distribution whose pinned version the layer must carry (tests/infra checks it).
+POWERTOOLS_DISTRIBUTION = "aws-lambda-powertools"
 
 STACK_NAME = "DeviceFleet"
 #: Used only when neither context ``region`` nor CDK_DEFAULT_REGION / AWS_REGION says
@@ -29,9 +35,16 @@ CTX_CACHE = "cache"
 CTX_JWT_ISSUER = "jwtIssuer"
 CTX_JWT_AUDIENCE = "jwtAudience"
 CTX_CALLER_CLAIM = "callerClaim"
+CTX_CALLER_CLAIM_IMMUTABLE = "callerClaimImmutable"
 CTX_SWEEPER_RATE = "sweeperRateMinutes"
 CTX_WARMER_RATE = "warmerRateMinutes"
-CTX_POWERTOOLS_LAYER_VERSION = "powertoolsLayerVersion"
+CTX_POWERTOOLS = "powertools"
+CTX_DYNAMODB_PREFIX_LIST = "dynamodbPrefixListId"
+#: Per function: ``-c loaderReservedConcurrency=20`` (``none``: no reservation).
+CTX_RESERVED_CONCURRENCY_SUFFIX = "ReservedConcurrency"
+#: Per route, named after its function: ``-c transferRateLimit=20 -c transferBurstLimit=40``.
+CTX_RATE_LIMIT_SUFFIX = "RateLimit"
+CTX_BURST_LIMIT_SUFFIX = "BurstLimit"
 CTX_REGION = "region"
 
 STAGES = ("dev", "prod")
@@ -40,19 +53,28 @@ CACHE_NONE = "none"
 CACHE_MODES = (CACHE_VALKEY, CACHE_NONE)
 
 # --- Lambda ------------------------------------------------------------------------------
-#: The layer is published per Python version and architecture; python3.14 on arm64 is
-#: the functions' runtime (infra/functions.py).
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python314-arm64"
-#: Layer versions are the same number in every commercial region. Override with
-#: ``-c powertoolsLayerVersion=N`` to follow a newer Powertools release.
-POWERTOOLS_LAYER_VERSION = 38
+#: ``bundled``: Powertools travels in the project's layer (default). ``public``: AWS's
+#: public layer of exactly the pinned release, resolved at deploy time through its SSM
+#: parameter (``/aws/service/powertools/python/arm64/python3.14/<version>``).
+POWERTOOLS_BUNDLED = "bundled"
+POWERTOOLS_PUBLIC = "public"
+POWERTOOLS_SOURCES = (POWERTOOLS_BUNDLED, POWERTOOLS_PUBLIC)
+POWERTOOLS_SSM_PREFIX = "/aws/service/powertools/python/arm64/python3.14"
 
 SERVICE_NAME = "device-fleet"
 METRICS_NAMESPACE = "DeviceFleet"
 LOG_LEVEL = "INFO"
 CACHE_TTL_SECONDS = 300
 DEFAULT_CALLER_CLAIM = "sub"
+#: Claims no user can change about themselves: Cognito's ``sub`` (a UUID fixed at
+#: creation) and ``cognito:username`` (fixed at creation). Any other claim identifies a
+#: caller only when the operator states it is immutable (``-c callerClaimImmutable=true``).
+IMMUTABLE_CLAIMS = ("sub", "cognito:username")
+#: A claim name goes into the access log's format string: no quotes, no spaces.
+CLAIM_NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_:.\-]{0,127}"
+#: The only attribute a signed-in user may change about themselves (Cognito treats an
+#: empty list as "all standard attributes writable", so the list cannot be empty).
+USER_WRITABLE_ATTRIBUTES: tuple[str, ...] = ("locale",)
 #: Valkey serverless listens on 6379 (primary) and 6380 (read from replicas).
 CACHE_PORT = 6379
 CACHE_READER_PORT = 6380
@@ -68,6 +90,12 @@ class FunctionSpec:
     timeout_seconds: int
     description: str
     scheduled: bool = False
+    #: Default reserved concurrency: a ceiling that keeps one function from starving the
+    #: others (and the account) of concurrency; ``-c <name>ReservedConcurrency`` overrides.
+    reserved_concurrency: int | None = None
+    #: Default steady requests/s and burst of the function's route (API functions only).
+    rate_limit: int | None = None
+    burst_limit: int | None = None
 
 
 LOADER = FunctionSpec(
@@ -76,6 +104,9 @@ LOADER = FunctionSpec(
     memory_mb=512,  # parallel BatchGetItem chunks + JSON: more memory is more CPU
     timeout_seconds=10,  # well inside the HTTP API's 30 s integration timeout
     description="GET /users/{userId}/devices: BatchGetItem with a read-through cache",
+    reserved_concurrency=20,
+    rate_limit=100,
+    burst_limit=200,
 )
 TRANSFER = FunctionSpec(
     "transfer",
@@ -83,6 +114,10 @@ TRANSFER = FunctionSpec(
     memory_mb=256,
     timeout_seconds=10,
     description="POST /devices/{deviceId}/transfer: one idempotent TransactWriteItems",
+    reserved_concurrency=10,
+    # Transfers are rare next to reads and each is a transaction over three items.
+    rate_limit=20,
+    burst_limit=40,
 )
 WARMER = FunctionSpec(
     "warmer",
@@ -91,6 +126,8 @@ WARMER = FunctionSpec(
     timeout_seconds=60,
     description="Scheduled: loads hot devices and writes them to the shared cache",
     scheduled=True,
+    # One run at a time: a second would only repeat the first one's work.
+    reserved_concurrency=1,
 )
 SWEEPER = FunctionSpec(
     "sweeper",
@@ -99,6 +136,8 @@ SWEEPER = FunctionSpec(
     timeout_seconds=120,
     description="Scheduled: deletes expired sessions found through the sparse expiry index",
     scheduled=True,
+    # One sweep at a time: overlapping sweeps would race over the same expired sessions.
+    reserved_concurrency=1,
 )
 FUNCTIONS: tuple[FunctionSpec, ...] = (LOADER, TRANSFER, WARMER, SWEEPER)
 
@@ -114,11 +153,21 @@ DEFAULT_WARMER_RATE_MINUTES = 4
 # --- HTTP API ------------------------------------------------------------------------------
 LIST_DEVICES_ROUTE = "/users/{userId}/devices"
 TRANSFER_ROUTE = "/devices/{deviceId}/transfer"
-THROTTLE_RATE_LIMIT = 100  # steady requests per second for the stage
+#: The stage's default, for any route without its own limits (each route has its own:
+#: FunctionSpec.rate_limit / burst_limit).
+THROTTLE_RATE_LIMIT = 100  # steady requests per second
 THROTTLE_BURST_LIMIT = 200
 
 # --- Cache ---------------------------------------------------------------------------------
 CACHE_ENGINE = "valkey"
+#: ``CACHE_AUTH``: the functions sign an IAM token and send it as the AUTH password.
+CACHE_AUTH_IAM = "iam"
+#: What the functions' cache user may do: keys under ``fleet:`` (devices and whatever
+#: else the fleet keeps there), read/write/transaction/script commands, nothing that
+#: the @dangerous category holds (FLUSHALL, CONFIG, KEYS, ...).
+CACHE_ACCESS_STRING = (
+    "on ~fleet:* -@all +@read +@write +@connection +@transaction +@scripting -@dangerous"
+)
 CACHE_MAJOR_VERSION = "8"
 #: Upper bounds keep a runaway client from running up the bill; the minimum bill is
 #: ElastiCache Serverless for Valkey's 100 MB metered floor.

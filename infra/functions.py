@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from fleet.tables import DEVICES, EXPIRY_INDEX, IDEMPOTENCY, SESSIONS, USERS, TableDef
 
 from infra import constants as c
-from infra.bundling import function_code, layer_code
+from infra.bundling import function_code, layer_code, powertools_version
 from infra.config import StackConfig
 from infra.nag import acknowledge
 from infra.network import FleetNetwork
@@ -27,46 +28,53 @@ __all__ = ["FleetFunctions", "Grant", "GRANTS"]
 
 @dataclass(frozen=True)
 class Grant:
-    """DynamoDB ``actions`` on ``table`` (or on its index ``index`` when given)."""
+    """DynamoDB ``actions`` on ``table`` (or on its index ``index`` when given).
+
+    ``key_attributes_only`` limits the request to the table's key attributes
+    (``dynamodb:Attributes``): see :func:`_data_statements`.
+    """
 
     table: TableDef
     actions: tuple[str, ...]
     index: str | None = None
+    key_attributes_only: bool = False
 
 
-_READ = ("dynamodb:BatchGetItem", "dynamodb:GetItem")
-
-#: The whole of what each function may do to data. No Scan anywhere: the sweeper and the
-#: warmer find sessions through the sparse expiry index.
+#: The whole of what each function may do to data: the calls the code in ``lambdas/fleet``
+#: makes, and nothing else. No Scan anywhere: the sweeper and the warmer find sessions
+#: through the sparse expiry index. No GetItem on users or devices: nothing reads them
+#: one item at a time.
 GRANTS: dict[str, tuple[Grant, ...]] = {
-    # Reads the user's device-id set, then the devices in 100-key BatchGetItem chunks.
-    c.LOADER.name: (Grant(USERS, _READ), Grant(DEVICES, _READ)),
-    # One TransactWriteItems of three conditional updates: IAM checks each item action
-    # inside it (UpdateItem on the device and both users); GetItem for a read of either
-    # table; Powertools' idempotency record (get, put, update; delete when a call fails).
+    # fleet.devices: the user's device-id set, then the devices, both by BatchGetItem.
+    c.LOADER.name: (
+        Grant(USERS, ("dynamodb:BatchGetItem",)),
+        Grant(DEVICES, ("dynamodb:BatchGetItem",)),
+    ),
+    # fleet.transfer: one TransactWriteItems of three conditional updates; IAM checks
+    # each item action inside it (UpdateItem on the device and both users). Powertools'
+    # idempotency record (fleet.idempotency): get, put, update; delete when a call fails.
     c.TRANSFER.name: (
-        Grant(USERS, ("dynamodb:GetItem", "dynamodb:UpdateItem")),
-        Grant(DEVICES, ("dynamodb:GetItem", "dynamodb:UpdateItem")),
+        Grant(USERS, ("dynamodb:UpdateItem",)),
+        Grant(DEVICES, ("dynamodb:UpdateItem",)),
         Grant(
             IDEMPOTENCY,
             ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
         ),
     ),
-    # Live sessions through the expiry index (expiresAt > now per shard, userId projected
-    # into it), then users and devices. Read-only.
+    # fleet.warmer: live sessions through the expiry index (expiresAt > now per shard,
+    # userId projected into it), then users and devices by BatchGetItem. Read-only.
     c.WARMER.name: (
         Grant(SESSIONS, ("dynamodb:Query",), index=EXPIRY_INDEX.name),
-        Grant(USERS, _READ),
-        Grant(DEVICES, _READ),
+        Grant(USERS, ("dynamodb:BatchGetItem",)),
+        Grant(DEVICES, ("dynamodb:BatchGetItem",)),
     ),
-    # Expired sessions through the index, a consistent BatchGetItem re-check, then deletes.
-    # It can delete sessions and nothing else.
+    # fleet.sweeper: expired sessions through the index, a consistent BatchGetItem
+    # re-check, then deletes through dynabatch's writer, which only sends BatchWriteItem
+    # (no DeleteItem call exists). _data_statements says how its puts are bounded.
     c.SWEEPER.name: (
         Grant(SESSIONS, ("dynamodb:Query",), index=EXPIRY_INDEX.name),
-        Grant(
-            SESSIONS,
-            ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"),
-        ),
+        Grant(SESSIONS, ("dynamodb:BatchGetItem",)),
+        Grant(SESSIONS, ("dynamodb:BatchWriteItem",), key_attributes_only=True),
     ),
 }
 
@@ -93,22 +101,20 @@ class FleetFunctions(Construct):
         network: FleetNetwork | None,
     ) -> None:
         super().__init__(scope, construct_id)
+        bundled = config.powertools == c.POWERTOOLS_BUNDLED
         self.layer = lambda_.LayerVersion(
             self,
             "BatchLayer",
-            code=layer_code(),
+            code=layer_code(with_powertools=bundled),
             compatible_runtimes=[_runtime()],
             compatible_architectures=[lambda_.Architecture.ARM_64],
-            description="dynabatch (the batch layer) and the valkey cache client",
+            description="dynabatch (the batch layer), the valkey cache client"
+            + (f", Powertools {powertools_version()}" if bundled else ""),
             removal_policy=config.removal_policy,
         )
-        region = Stack.of(self).region
-        self.powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "Powertools",
-            f"arn:aws:lambda:{region}:{c.POWERTOOLS_LAYER_ACCOUNT}:layer:"
-            f"{c.POWERTOOLS_LAYER_NAME}:{config.powertools_layer_version}",
-        )
+        self.layers: list[lambda_.ILayerVersion] = [self.layer]
+        if not bundled:
+            self.layers.insert(0, _public_powertools(self))
         code = function_code()
         environment = _environment(config, tables, network)
         self.by_name: dict[str, lambda_.Function] = {}
@@ -144,11 +150,12 @@ class FleetFunctions(Construct):
             architecture=lambda_.Architecture.ARM_64,
             handler=spec.handler,
             code=code,
-            layers=[self.powertools, self.layer],
+            layers=self.layers,
             memory_size=spec.memory_mb,
             # A failed scheduled run is not re-run by Lambda: the next run starts within
             # minutes and carries on, and a retry could overlap it.
             retry_attempts=0 if spec.scheduled else None,
+            reserved_concurrent_executions=config.reserved_concurrency[spec.name],
             timeout=Duration.seconds(spec.timeout_seconds),
             description=spec.description,
             environment=env,
@@ -176,6 +183,7 @@ class FleetFunctions(Construct):
             *_data_statements(spec.name, tables),
         ]
         if network is not None:
+            statements.append(network.connect_statement())
             statements.append(
                 iam.PolicyStatement(
                     sid="VpcNetworkInterfaces", actions=list(_ENI_ACTIONS), resources=["*"]
@@ -185,7 +193,8 @@ class FleetFunctions(Construct):
             self,
             f"{construct_id}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Device Fleet {spec.name}: its log group and its own DynamoDB actions",
+            description=f"Device Fleet {spec.name}: its log group, its own DynamoDB actions, "
+            "the cache",
             inline_policies={"access": iam.PolicyDocument(statements=statements)},
         )
         if network is not None:
@@ -206,7 +215,24 @@ def _data_statements(function: str, tables: FleetTables) -> list[iam.PolicyState
     for grant in GRANTS[function]:
         arn = tables.table(grant.table).table_arn
         resource = f"{arn}/index/{grant.index}" if grant.index else arn
-        statements.append(iam.PolicyStatement(actions=list(grant.actions), resources=[resource]))
+        conditions = None
+        if grant.key_attributes_only:
+            # BatchWriteItem is one IAM action for both its DeleteRequests and its
+            # PutRequests, and no condition key tells them apart (LeadingKeys cannot: the
+            # sweeper deletes sessions of every user). What bounds it: the resource is the
+            # sessions table only, and dynamodb:Attributes allows no attribute beyond the
+            # key. A delete names only the key, so it passes; a put could only write a
+            # key-only item, which has no userId and no expiresAt: it cannot create or
+            # extend a session, only blank one, which is no more than a delete can do.
+            keys = [grant.table.partition.name]
+            if grant.table.sort is not None:
+                keys.append(grant.table.sort.name)
+            conditions = {"ForAllValues:StringEquals": {"dynamodb:Attributes": keys}}
+        statements.append(
+            iam.PolicyStatement(
+                actions=list(grant.actions), resources=[resource], conditions=conditions
+            )
+        )
     return statements
 
 
@@ -221,8 +247,20 @@ def _environment(
         "POWERTOOLS_LOG_LEVEL": c.LOG_LEVEL,
     }
     if network is not None:
-        env["CACHE_URL"] = network.cache_url
+        env.update(network.environment())
     return env
+
+
+def _public_powertools(scope: Construct) -> lambda_.ILayerVersion:
+    """AWS's public Powertools layer of exactly the pinned release, for this region.
+
+    The SSM parameter is resolved by CloudFormation at deploy time (no lookup at synth);
+    a release AWS has not published fails the deployment instead of running untested code.
+    """
+    arn = ssm.StringParameter.value_for_string_parameter(
+        scope, f"{c.POWERTOOLS_SSM_PREFIX}/{powertools_version()}"
+    )
+    return lambda_.LayerVersion.from_layer_version_arn(scope, "Powertools", arn)
 
 
 def _runtime() -> lambda_.Runtime:

@@ -40,8 +40,12 @@ MAX_FIELDS = 20
 MAX_CURSOR_LENGTH = 512
 # Top-level attribute names only: the projection is applied to cached items in Python, and
 # a plain name is something every client can ask for without learning DynamoDB paths.
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
-_LIMIT = re.compile(r"^[0-9]{1,3}$")
+# Every pattern is applied with fullmatch: "$" would also match before a trailing newline.
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")
+_LIMIT = re.compile(r"[0-9]{1,3}")
+# The alphabet encode_cursor writes (unpadded URL-safe base64); b64decode would otherwise
+# skip characters outside it, accepting "cursor\n" or "cur sor" as the same cursor.
+_CURSOR = re.compile(rf"[A-Za-z0-9_\-]{{1,{MAX_CURSOR_LENGTH}}}")
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,10 @@ def decode_cursor(user_id: str, cursor: str) -> int:
         ``InvalidCursor``: not one of ours, or made for another user's list.
     """
     invalid = BadRequest("cursor is not a nextCursor of this list", "InvalidCursor")
-    if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
+    if not _CURSOR.fullmatch(cursor):
         raise invalid
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
         data = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise invalid from None
@@ -95,14 +99,15 @@ def parse_page_request(user_id: str, params: Mapping[str, str] | None) -> Device
     params = params or {}
     limit = MAX_LIMIT
     if "limit" in params:
-        raw = params["limit"].strip()
-        if not _LIMIT.match(raw) or not 1 <= int(raw) <= MAX_LIMIT:
+        raw = params["limit"]
+        if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
             raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", "InvalidLimit")
         limit = int(raw)
     fields = None
     if "fields" in params:
-        names = [f.strip() for f in params["fields"].split(",")]
-        if not names or len(names) > MAX_FIELDS or not all(_FIELD.match(n) for n in names):
+        # Spaces around a name are forgiven ("name, state"); nothing else is stripped.
+        names = [name.strip(" ") for name in params["fields"].split(",")]
+        if len(names) > MAX_FIELDS or not all(_FIELD.fullmatch(n) for n in names):
             raise BadRequest(
                 f"fields must be 1 to {MAX_FIELDS} comma-separated attribute names",
                 "InvalidFields",

@@ -70,14 +70,14 @@ class Forbidden(FleetError):
 
 
 class NotFound(FleetError):
-    """404: an unknown user or device (``UserNotFound`` / ``DeviceNotFound``)."""
+    """404: an unknown user (``UserNotFound``), told only to whom it may concern."""
 
     status = 404
     default_code = "NotFound"
 
 
 class Conflict(FleetError):
-    """409: the state changed under the request (not the owner, a concurrent transfer)."""
+    """409: not the owner, a full receiver, or a concurrent transfer won."""
 
     status = 409
     default_code = "Conflict"

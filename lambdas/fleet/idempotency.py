@@ -35,7 +35,7 @@ __all__ = ["IdempotentTransfers", "check_key", "IDEMPOTENCY_TTL_SECONDS", "MAX_K
 #: How long a result is replayed; DynamoDB's own ClientRequestToken covers 10 minutes only.
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 MAX_KEY_LENGTH = 256
-_KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}$")
+_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")  # fullmatch: "$" passes "key\n"
 _TOKEN_NAMESPACE = uuid.UUID("5a0d4c4e-3b7e-4f0c-9d43-6c1f0f7e2a11")
 
 
@@ -47,7 +47,7 @@ def check_key(key: str) -> str:
     BadRequest
         ``InvalidIdempotencyKey``: empty, too long, or not printable ASCII.
     """
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise BadRequest(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
             "InvalidIdempotencyKey",

@@ -16,14 +16,14 @@ from dynabatch import BatchClient, RetryPolicy, make_client
 
 from .cache import DeviceCache, open_cache
 from .observability import metrics
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 T = TypeVar("T")
 
-__all__ = ["Runtime", "get_runtime", "reset_runtime", "API_RETRY", "BULK_RETRY"]
+__all__ = ["Runtime", "get_runtime", "reset_runtime", "cache_for", "API_RETRY", "BULK_RETRY"]
 
 #: Requests answer within API Gateway's 30 s: a short budget, then 503 + Retry-After.
 API_RETRY = RetryPolicy(max_attempts=5, base_delay=0.02, max_delay=0.4, deadline=2.0)
@@ -67,6 +67,19 @@ class Runtime:
         return self._batches[kind]
 
 
+def cache_for(settings: Settings) -> DeviceCache:
+    """The cache the settings describe, authenticating with IAM when ``CACHE_AUTH=iam``."""
+    provider = None
+    if settings.cache_auth == "iam":
+        from .cache_iam import IamAuthToken
+
+        user_id, name, region = settings.cache_user_id, settings.cache_name, settings.region
+        if not (user_id and name and region):  # Settings.from_env refuses this already
+            raise SettingsError("CACHE_AUTH=iam needs CACHE_USER_ID, CACHE_NAME and AWS_REGION")
+        provider = IamAuthToken(user_id, name, region)
+    return open_cache(settings.cache_url, credential_provider=provider)
+
+
 _lock = threading.Lock()
 _runtime: Runtime | None = None
 
@@ -79,7 +92,7 @@ def get_runtime() -> Runtime:
             if _runtime is None:
                 settings = Settings.from_env()
                 client: DynamoDBClient = make_client()
-                _runtime = Runtime(settings, client, open_cache(settings.cache_url))
+                _runtime = Runtime(settings, client, cache_for(settings))
     return _runtime
 
 

@@ -20,8 +20,10 @@ DEFAULT_CALLER_CLAIM = "sub"
 DEFAULT_SAFETY_MARGIN = 10.0
 
 # DynamoDB's own rule for table names.
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
 _CACHE_SCHEMES = ("memory://", "redis://", "rediss://", "valkey://", "valkeys://", "unix://")
+_TLS_SCHEMES = ("rediss://", "valkeys://")
+CACHE_AUTH_MODES = ("none", "iam")
 
 
 class SettingsError(ValueError):
@@ -46,6 +48,12 @@ class Settings:
         The JWT claim naming the caller's userId.
     sweeper_safety_margin_seconds:
         The sweeper starts no new work when less than this remains of its invocation.
+    cache_auth:
+        ``none`` (``CACHE_AUTH`` unset), or ``iam``: AUTH with a SigV4 token signed by the
+        function's role for the ElastiCache user ``cache_user_id`` of the serverless cache
+        ``cache_name``, over TLS (``CACHE_URL`` must be ``rediss://``).
+    region:
+        ``AWS_REGION`` (set by Lambda) or ``AWS_DEFAULT_REGION``: where the cache is.
     """
 
     tables: Mapping[str, str] = field(default_factory=dict)
@@ -53,6 +61,10 @@ class Settings:
     cache_ttl_seconds: int = DEFAULT_CACHE_TTL_SECONDS
     caller_claim: str = DEFAULT_CALLER_CLAIM
     sweeper_safety_margin_seconds: float = DEFAULT_SAFETY_MARGIN
+    cache_auth: str = "none"
+    cache_user_id: str | None = None
+    cache_name: str | None = None
+    region: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -69,7 +81,7 @@ class Settings:
             name = env.get(table.env_var, "").strip()
             if not name:
                 continue
-            if not _TABLE_NAME.match(name):
+            if not _TABLE_NAME.fullmatch(name):
                 raise SettingsError(f"{table.env_var}={name!r} is not a valid DynamoDB table name")
             tables[table.logical_name] = name
         cache_url = env.get("CACHE_URL", "").strip() or None
@@ -84,7 +96,11 @@ class Settings:
         if margin < 0:
             raise SettingsError("SWEEPER_SAFETY_MARGIN_SECONDS must not be negative")
         claim = env.get("CALLER_CLAIM", "").strip() or DEFAULT_CALLER_CLAIM
-        return cls(tables, cache_url, int(ttl), claim, float(margin))
+        region = (env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", "")).strip() or None
+        auth, user_id, cache_name = _cache_auth(env, cache_url, region)
+        return cls(
+            tables, cache_url, int(ttl), claim, float(margin), auth, user_id, cache_name, region
+        )
 
     def table_name(self, table: TableDef) -> str:
         """The deployed name of ``table``.
@@ -112,6 +128,27 @@ class Settings:
             for t in ALL_TABLES
             if t.logical_name in self.tables
         }
+
+
+def _cache_auth(
+    env: Mapping[str, str], cache_url: str | None, region: str | None
+) -> tuple[str, str | None, str | None]:
+    auth = env.get("CACHE_AUTH", "").strip() or "none"
+    if auth not in CACHE_AUTH_MODES:
+        raise SettingsError(f"CACHE_AUTH={auth!r}: expected one of {', '.join(CACHE_AUTH_MODES)}")
+    if auth == "none":
+        return auth, None, None
+    user_id = env.get("CACHE_USER_ID", "").strip()
+    cache_name = env.get("CACHE_NAME", "").strip()
+    missing = [n for n, v in (("CACHE_USER_ID", user_id), ("CACHE_NAME", cache_name)) if not v]
+    if region is None:
+        missing.append("AWS_REGION")
+    if missing:
+        raise SettingsError(f"CACHE_AUTH=iam needs {', '.join(missing)}")
+    # An IAM token is a bearer credential for 15 minutes: it never travels in clear text.
+    if cache_url is None or not cache_url.startswith(_TLS_SCHEMES):
+        raise SettingsError("CACHE_AUTH=iam needs a rediss:// CACHE_URL (TLS)")
+    return auth, user_id, cache_name
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:

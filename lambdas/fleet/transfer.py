@@ -4,11 +4,15 @@ The transaction (all or nothing):
 
 0. devices[deviceId]: ``SET ownerId = :to`` if ``ownerId = :from``;
 1. users[fromUserId]: ``DELETE devices {deviceId}`` if the set contains it;
-2. users[toUserId]: ``ADD devices {deviceId}`` if the user exists.
+2. users[toUserId]: ``ADD devices {deviceId}`` if the user exists and owns fewer than
+   :data:`MAX_DEVICES_PER_USER` devices.
 
 Of two concurrent transfers of one device exactly one commits; the other fails its
-conditions (or conflicts) and is answered 409. DynamoDB returns the items whose condition
-failed, which tells "missing" (404) from "owned by someone else" (409).
+conditions (or conflicts) and is answered 409. What a failed transfer tells its caller
+depends on whether the caller owns the device: someone who does not learns only 409
+``NotOwner``, whether the device exists or not and whoever the receiver is, so transfers
+cannot be used to find out which devices and users exist. The owner learns why (404
+``UserNotFound`` for an unknown receiver, 409 ``DeviceLimitReached`` for a full one).
 """
 
 from __future__ import annotations
@@ -24,14 +28,36 @@ from dynabatch import BatchClient, TransactionCancelledError, TransactUpdate
 from .cache import DeviceCache
 from .errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge
 
-__all__ = ["TransferRequest", "TransferService", "parse_transfer", "MAX_BODY_BYTES"]
+__all__ = [
+    "TransferRequest",
+    "TransferService",
+    "parse_transfer",
+    "MAX_BODY_BYTES",
+    "MAX_ID_LENGTH",
+    "MAX_DEVICES_PER_USER",
+]
 
 #: A transfer body is two ids; anything near this size is not a transfer.
 MAX_BODY_BYTES = 16 * 1024
 MAX_ID_LENGTH = 256
-# Ids are opaque, but never empty, never whitespace or control characters.
-_ID = re.compile(rf"^[^\s\x00-\x1f\x7f]{{1,{MAX_ID_LENGTH}}}$")
+# Ids are opaque, but never empty, never whitespace or control characters. Applied with
+# fullmatch: "$" would also match before a trailing newline.
+_ID = re.compile(rf"[^\s\x00-\x1f\x7f]{{1,{MAX_ID_LENGTH}}}")
 _FIELDS = ("fromUserId", "toUserId")
+
+#: DynamoDB's item size limit; a user's ``devices`` set lives in its one users item.
+ITEM_SIZE_LIMIT = 400 * 1024
+#: An id is at most MAX_ID_LENGTH characters of at most 4 UTF-8 bytes each; DynamoDB counts
+#: a string set as the UTF-8 bytes of its members, and one more byte each is counted here
+#: so the bound holds whatever DynamoDB adds per member.
+_WORST_CASE_MEMBER_BYTES = 4 * MAX_ID_LENGTH + 1
+#: Left for the rest of the users item: its key (at most 1,030 bytes), ``name``, ``email``
+#: and the attribute name ``devices``.
+USER_ITEM_RESERVE = 16 * 1024
+#: The most devices a user may own: the most worst-case ids (256 characters, 4 bytes each)
+#: that fit in one item beside the reserve, (409,600 - 16,384) // 1,025 = 383. A transfer
+#: to a user who owns this many is refused (409 ``DeviceLimitReached``).
+MAX_DEVICES_PER_USER = (ITEM_SIZE_LIMIT - USER_ITEM_RESERVE) // _WORST_CASE_MEMBER_BYTES
 
 _DEVICE, _FROM, _TO = 0, 1, 2
 
@@ -56,7 +82,7 @@ class TransferRequest:
 def _check_id(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise BadRequest(f"{what} must be a string", "InvalidField")
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise BadRequest(
             f"{what} must be 1 to {MAX_ID_LENGTH} characters without spaces", "InvalidField"
         )
@@ -158,7 +184,8 @@ class TransferService:
                 self.users_table,
                 key={"userId": request.to_user_id},
                 update="ADD #devices :moved",
-                condition=Attr("userId").exists(),
+                condition=Attr("userId").exists()
+                & (Attr("devices").not_exists() | Attr("devices").size().lt(MAX_DEVICES_PER_USER)),
                 names={"#devices": "devices"},
                 values={":moved": moved},
             ),
@@ -174,11 +201,13 @@ class TransferService:
 
         Raises
         ------
-        NotFound
-            ``DeviceNotFound`` / ``UserNotFound``.
         Conflict
-            ``NotOwner`` (the device is not fromUserId's) or ``TransferConflict`` (another
-            write to the same items won the race).
+            ``NotOwner``: the device is not fromUserId's (or does not exist, or fromUserId
+            does not: a non-owner is not told which). For the owner: ``DeviceLimitReached``
+            (toUserId owns :data:`MAX_DEVICES_PER_USER` devices) or ``TransferConflict``
+            (another write to the same items won the race).
+        NotFound
+            ``UserNotFound``: toUserId does not exist (said to the device's owner only).
         """
         try:
             self.batch.transact_write(self.actions(request), client_request_token=token)
@@ -193,21 +222,28 @@ class TransferService:
 
 
 def _explain(request: TransferRequest, error: TransactionCancelledError) -> Exception:
-    """The domain error a cancelled transfer stands for; 404s win over 409s."""
+    """The domain error a cancelled transfer stands for.
+
+    Ownership is decided first and alone: whenever the device or the sender's set failed
+    its condition, the answer is ``NotOwner`` with the same message, so a caller who does
+    not own the device cannot tell a missing device, a missing sender, someone else's
+    device or a missing receiver apart.
+    """
     if error.throttled:
         return error  # the HTTP glue answers 503 for it
     failed = {r.index: r for r in error.reasons if r.code == "ConditionalCheckFailed"}
-    device = failed.get(_DEVICE)
-    if device is not None and device.item is None:
-        return NotFound(f"device {request.device_id!r} does not exist", "DeviceNotFound")
-    sender = failed.get(_FROM)
-    if sender is not None and sender.item is None:
-        return NotFound(f"user {request.from_user_id!r} does not exist", "UserNotFound")
-    if _TO in failed:
-        return NotFound(f"user {request.to_user_id!r} does not exist", "UserNotFound")
-    if device is not None or sender is not None:
+    if _DEVICE in failed or _FROM in failed:
         return Conflict(
             f"device {request.device_id!r} is not owned by {request.from_user_id!r}", "NotOwner"
+        )
+    receiver = failed.get(_TO)
+    if receiver is not None and receiver.item is None:
+        return NotFound(f"user {request.to_user_id!r} does not exist", "UserNotFound")
+    if receiver is not None:
+        return Conflict(
+            f"user {request.to_user_id!r} already owns {MAX_DEVICES_PER_USER} devices, the most"
+            " a user may own; they must give one away first",
+            "DeviceLimitReached",
         )
     return Conflict(
         "a concurrent change to this device or its owners won; read it again and retry",

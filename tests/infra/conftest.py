@@ -17,16 +17,23 @@ from infra.stack import DeviceFleetStack
 
 #: The default deployment: dev, Valkey cache in a VPC, Cognito user pool.
 DEFAULT_CONTEXT: dict[str, Any] = {"region": "eu-west-1"}
-#: Everything else at once: prod, no cache, an external issuer, custom schedule rates.
+#: Everything else at once: prod, no cache, an external issuer whose `email` claim the
+#: operator vouches for, custom schedule rates, limits, and AWS's public Powertools layer.
 PROD_CONTEXT: dict[str, Any] = {
     "region": "us-east-1",
     "stage": "prod",
     "cache": "none",
     "jwtIssuer": "https://issuer.example.com/",
     "jwtAudience": "fleet-api,fleet-cli",
+    "callerClaim": "email",
+    "callerClaimImmutable": "true",
     "sweeperRateMinutes": "10",
     "warmerRateMinutes": "2",
-    "powertoolsLayerVersion": "40",
+    "powertools": "public",
+    "loaderRateLimit": "50",
+    "transferBurstLimit": "10",
+    "loaderReservedConcurrency": "100",
+    "sweeperReservedConcurrency": "none",
 }
 
 

@@ -63,7 +63,28 @@ def test_default_authorizer_trusts_the_stacks_user_pool(default_synth: Synth) ->
     assert pool["AliasAttributes"] == ["email"]  # usernames are the fleet's userIds
     client = _one(default_synth, "AWS::Cognito::UserPoolClient")["Properties"]
     assert client["GenerateSecret"] is False
-    assert "ALLOW_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
+
+
+def test_the_user_pool_client_has_only_the_flows_the_project_uses(default_synth: Synth) -> None:
+    client = _one(default_synth, "AWS::Cognito::UserPoolClient")["Properties"]
+    assert sorted(client["ExplicitAuthFlows"]) == [
+        "ALLOW_REFRESH_TOKEN_AUTH",
+        "ALLOW_USER_PASSWORD_AUTH",  # `aws cognito-idp initiate-auth` in docs/deploy.md
+        "ALLOW_USER_SRP_AUTH",
+    ]
+    # No OAuth: no implicit grant, no example.com callback, no admin scope.
+    assert client["AllowedOAuthFlowsUserPoolClient"] is False
+    for key in ("AllowedOAuthFlows", "AllowedOAuthScopes", "CallbackURLs", "LogoutURLs"):
+        assert key not in client, key
+
+
+def test_users_cannot_write_any_attribute_that_could_name_a_caller(
+    default_synth: Synth,
+) -> None:
+    client = _one(default_synth, "AWS::Cognito::UserPoolClient")["Properties"]
+    # Not empty: Cognito reads an empty list as "every standard attribute is writable".
+    assert client["WriteAttributes"] == ["locale"]
+    assert default_synth.stack.config.caller_claim not in client["WriteAttributes"]
 
 
 def test_an_issuer_from_context_replaces_the_user_pool(prod_synth: Synth) -> None:
@@ -76,19 +97,53 @@ def test_an_issuer_from_context_replaces_the_user_pool(prod_synth: Synth) -> Non
     assert prod_synth.of_type("AWS::Cognito::UserPoolClient") == {}
 
 
-def test_default_stage_logs_every_request_as_json_and_is_throttled(any_synth: Synth) -> None:
-    stage = _one(any_synth, "AWS::ApiGatewayV2::Stage")["Properties"]
-    log_group_id = logical_id(any_synth, any_synth.stack.api.access_logs)
+@pytest.mark.parametrize(
+    ("synth_name", "claim"), [("default_synth", "sub"), ("prod_synth", "email")]
+)
+def test_default_stage_logs_every_request_as_json_with_the_caller_claim_used(
+    request: pytest.FixtureRequest, synth_name: str, claim: str
+) -> None:
+    synth: Synth = request.getfixturevalue(synth_name)
+    stage = _one(synth, "AWS::ApiGatewayV2::Stage")["Properties"]
+    log_group_id = logical_id(synth, synth.stack.api.access_logs)
 
     assert stage["StageName"] == "$default"
     assert stage["AutoDeploy"] is True
     assert stage["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": [log_group_id, "Arn"]}
     fields = json.loads(stage["AccessLogSettings"]["Format"])
     assert {"requestId", "routeKey", "status", "integrationError", "caller"} <= set(fields)
-    assert stage["DefaultRouteSettings"] == {
+    # The claim the functions take the caller from (CALLER_CLAIM), not a fixed `sub`.
+    assert fields["caller"] == f"$context.authorizer.claims.{claim}"
+    for name in ROUTES.values():
+        function = synth.resources[logical_id(synth, synth.stack.functions.by_name[name])]
+        assert function["Properties"]["Environment"]["Variables"]["CALLER_CLAIM"] == claim
+
+
+@pytest.mark.parametrize(
+    ("synth_name", "limits"),
+    [
+        ("default_synth", {"loader": (100, 200), "transfer": (20, 40)}),
+        # -c loaderRateLimit=50 -c transferBurstLimit=10
+        ("prod_synth", {"loader": (50, 200), "transfer": (20, 10)}),
+    ],
+)
+def test_each_route_has_its_own_throttle(
+    request: pytest.FixtureRequest, synth_name: str, limits: dict[str, tuple[int, int]]
+) -> None:
+    synth: Synth = request.getfixturevalue(synth_name)
+    stage = _one(synth, "AWS::ApiGatewayV2::Stage")
+    props = stage["Properties"]
+    assert props["RouteSettings"] == {
+        key: {"ThrottlingRateLimit": limits[f][0], "ThrottlingBurstLimit": limits[f][1]}
+        for key, f in ROUTES.items()
+    }
+    # Anything else (no other route exists) falls back to the stage default.
+    assert props["DefaultRouteSettings"] == {
         "ThrottlingBurstLimit": 200,
         "ThrottlingRateLimit": 100,
     }
+    # Route settings name route keys, so the routes must exist before the stage.
+    assert set(synth.of_type("AWS::ApiGatewayV2::Route")) <= set(stage["DependsOn"])
 
 
 @pytest.mark.parametrize(

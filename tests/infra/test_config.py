@@ -30,14 +30,32 @@ def test_command_line_strings_are_parsed() -> None:
             "warmerRateMinutes": "3",
             "jwtIssuer": "https://login.example.com",
             "jwtAudience": "a, b",
-            "powertoolsLayerVersion": "41",
+            "powertools": "public",
+            "transferRateLimit": "5",
+            "warmerReservedConcurrency": "none",
+            "dynamodbPrefixListId": "pl-6da54004",
         }
     )
     assert config.sweeper_rate_minutes == 15
     assert config.warmer_rate_minutes == 3
     assert config.jwt_audience == ("a", "b")
-    assert config.powertools_layer_version == 41
+    assert config.powertools == "public"
+    assert config.route_throttles == {"loader": (100, 200), "transfer": (5, 40)}
+    assert config.reserved_concurrency["warmer"] is None
+    assert config.reserved_concurrency["sweeper"] == 1
+    assert config.dynamodb_prefix_list_id == "pl-6da54004"
     assert not config.with_cognito
+
+
+@pytest.mark.parametrize("claim", ["sub", "cognito:username"])
+def test_immutable_claims_may_name_the_caller(claim: str) -> None:
+    assert _from({"callerClaim": claim}).caller_claim == claim
+
+
+@pytest.mark.parametrize("flag", ["true", True, "TRUE"])
+def test_another_claim_needs_the_operator_to_vouch_for_it(flag: object) -> None:
+    config = _from({"callerClaim": "custom:employee_id", "callerClaimImmutable": flag})
+    assert (config.caller_claim, config.caller_claim_immutable) == ("custom:employee_id", True)
 
 
 @pytest.mark.parametrize(
@@ -52,6 +70,21 @@ def test_command_line_strings_are_parsed() -> None:
         ({"warmerRateMinutes": "soon"}, "whole number"),
         # A 2-minute sweeper timeout would overlap a sweep every minute.
         ({"sweeperRateMinutes": "1"}, "runs would overlap"),
+        # Users may change these about themselves: they cannot name a caller.
+        ({"callerClaim": "email"}, "callerClaimImmutable=true"),
+        ({"callerClaim": "preferred_username"}, "never changes"),
+        ({"callerClaim": "email", "callerClaimImmutable": "false"}, "callerClaimImmutable"),
+        ({"callerClaim": "email", "callerClaimImmutable": "yes"}, "true or false"),
+        ({"callerClaim": "locale", "callerClaimImmutable": "true"}, "change this attribute"),
+        # The claim name goes into the access log format: nothing that could escape it.
+        ({"callerClaim": 'sub","x":"'}, "not a JWT claim name"),
+        ({"callerClaim": "sub "}, "not a JWT claim name"),
+        ({"powertools": "latest"}, "powertools='latest'"),
+        ({"dynamodbPrefixListId": "sg-123"}, "prefix list id"),
+        ({"loaderReservedConcurrency": "0"}, "loaderReservedConcurrency=0"),
+        ({"sweeperReservedConcurrency": "many"}, "whole number"),
+        ({"transferRateLimit": "0"}, "transferRateLimit=0"),
+        ({"loaderBurstLimit": "-1"}, "loaderBurstLimit=-1"),
     ],
 )
 def test_bad_context_is_refused_with_the_key_named(

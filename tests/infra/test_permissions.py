@@ -9,15 +9,17 @@ from fleet.tables import ALL_TABLES
 
 from tests.infra.conftest import Synth, logical_id
 
-READ = {"dynamodb:BatchGetItem", "dynamodb:GetItem"}
+READ = {"dynamodb:BatchGetItem"}
 INDEX = "sessions/index/expiry-index"
 
-#: Written out by hand on purpose: a change to a grant must change this table too.
+#: Written out by hand on purpose: a change to a grant must change this table too. Each
+#: action is one the code in lambdas/fleet calls (BatchGetItem through dynabatch's reader,
+#: TransactWriteItems = UpdateItem per item, Powertools' idempotency record, ...).
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "loader": {"users": READ, "devices": READ},
     "transfer": {
-        "users": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
-        "devices": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "users": {"dynamodb:UpdateItem"},
+        "devices": {"dynamodb:UpdateItem"},
         "idempotency": {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
@@ -32,11 +34,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     "sweeper": {
         INDEX: {"dynamodb:Query"},
-        "sessions": {
-            "dynamodb:BatchGetItem",
-            "dynamodb:BatchWriteItem",
-            "dynamodb:DeleteItem",
-        },
+        "sessions": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
     },
 }
 ENI = {
@@ -79,6 +77,7 @@ def _dynamodb_grants(synth: Synth, name: str) -> dict[str, set[str]]:
     for statement in _statements(synth, name):
         actions = statement["Action"]
         actions = {actions} if isinstance(actions, str) else set(actions)
+        assert statement["Effect"] == "Allow"
         if all(a.startswith("dynamodb:") for a in actions):
             (target,) = {_target(synth, statement["Resource"])}
             grants.setdefault(target, set()).update(actions)
@@ -98,6 +97,40 @@ def test_the_sweeper_can_delete_sessions_and_nothing_else(default_synth: Synth) 
         if actions & {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem"}
     }
     assert deleters == {"sessions"}
+
+
+def test_the_sweepers_batch_writes_may_name_only_the_session_key(default_synth: Synth) -> None:
+    # BatchWriteItem also allows puts: limited to key-only items, a put cannot forge or
+    # extend a session (no userId, no expiresAt).
+    (statement,) = [
+        s
+        for s in _statements(default_synth, "sweeper")
+        if "dynamodb:BatchWriteItem"
+        in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
+    assert statement["Action"] == "dynamodb:BatchWriteItem"
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["sessionId"]}
+    }
+    for name in EXPECTED:
+        for other in _statements(default_synth, name):
+            if other != statement and other.get("Condition"):
+                raise AssertionError(f"unexpected condition on {name}: {other}")
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_each_function_may_connect_to_the_cache_as_its_user_only(
+    default_synth: Synth, prod_synth: Synth, name: str
+) -> None:
+    network = default_synth.stack.network
+    (connect,) = [s for s in _statements(default_synth, name) if s.get("Sid") == "CacheConnect"]
+    assert connect["Action"] == "elasticache:Connect"
+    assert connect["Resource"] == [
+        {"Fn::GetAtt": [logical_id(default_synth, network.cache), "ARN"]},
+        {"Fn::GetAtt": [logical_id(default_synth, network.cache_user), "Arn"]},
+    ]
+    # Without a cache there is nothing to connect to.
+    assert not [s for s in _statements(prod_synth, name) if "elasticache" in str(s["Action"])]
 
 
 def test_only_the_transfer_writes_users_and_devices(default_synth: Synth) -> None:

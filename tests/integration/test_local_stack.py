@@ -186,11 +186,11 @@ def test_transfer_then_list_shows_the_new_owner(stack: Stack) -> None:
             "NotYourDevice",
         ),
         (
-            "dev-99999",
+            "dev-99999",  # no such device: a non-owner is not told it does not exist
             {"fromUserId": "user-0001", "toUserId": "user-0002"},
             "user-0001",
-            404,
-            "DeviceNotFound",
+            409,
+            "NotOwner",
         ),
         (
             "dev-00002",

@@ -14,7 +14,16 @@ from typing import Any
 
 import pytest
 import valkey
-from fleet.cache import KEY_PREFIX, MemoryCache, NullCache, ValkeyCache, decode_item, open_cache
+from fleet.cache import (
+    KEY_PREFIX,
+    MEMORY_MAX_ENTRIES,
+    TOMBSTONE_SECONDS,
+    MemoryCache,
+    NullCache,
+    ValkeyCache,
+    decode_item,
+    open_cache,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -179,3 +188,63 @@ def test_a_silent_valkey_times_out_instead_of_hanging() -> None:
         assert cache.get_many(["dev-1"]) == {}
 
         assert time.monotonic() - started < 1.5
+
+
+def test_the_embedded_cache_is_bounded_and_drops_the_least_recently_used() -> None:
+    cache = MemoryCache(max_entries=3)
+    cache.set_many({f"dev-{n}": {"deviceId": f"dev-{n}"} for n in range(3)}, 60)
+    cache.get_many(["dev-0"])  # dev-0 is now more recent than dev-1 and dev-2
+
+    cache.set_many({"dev-3": {"deviceId": "dev-3"}, "dev-4": {"deviceId": "dev-4"}}, 60)
+
+    assert len(cache) == 3
+    assert set(cache.get_many([f"dev-{n}" for n in range(5)])) == {"dev-0", "dev-3", "dev-4"}
+
+
+def test_the_default_bound_holds_under_many_writes() -> None:
+    cache = MemoryCache()
+    cache.set_many(
+        {f"dev-{n}": {"deviceId": f"dev-{n}"} for n in range(MEMORY_MAX_ENTRIES + 50)}, 60
+    )
+
+    assert len(cache) == cache.max_entries == MEMORY_MAX_ENTRIES
+
+
+def test_a_forgotten_device_is_not_cached_again_until_its_tombstone_expires() -> None:
+    now = [1000.0]
+    cache = MemoryCache(clock=lambda: now[0])
+    cache.set_many({"dev-1": DEVICE}, 300)
+
+    cache.delete_many(["dev-1"])
+    written = cache.set_many({"dev-1": DEVICE, "dev-2": {"deviceId": "dev-2"}}, 300)
+
+    assert written == 1
+    assert set(cache.get_many(["dev-1", "dev-2"])) == {"dev-2"}
+    now[0] += TOMBSTONE_SECONDS
+    assert cache.set_many({"dev-1": DEVICE}, 300) == 1
+    assert cache.get_many(["dev-1"]) == {"dev-1": DEVICE}
+
+
+def test_a_full_embedded_cache_keeps_its_tombstones() -> None:
+    cache = MemoryCache(max_entries=2)
+    cache.delete_many(["dev-1"])
+
+    cache.set_many({f"dev-{n}": {"deviceId": f"dev-{n}"} for n in range(2, 10)}, 60)
+
+    assert cache.set_many({"dev-1": DEVICE}, 60) == 0
+
+
+def test_valkey_write_backs_respect_a_tombstone(resp_server: str) -> None:
+    cache = open_cache(resp_server)
+    raw = valkey.Valkey.from_url(resp_server)
+    cache.set_many({"dev-1": DEVICE}, 120)
+
+    cache.delete_many(["dev-1"])
+    written = cache.set_many({"dev-1": DEVICE, "dev-2": {"deviceId": "dev-2"}}, 120)
+
+    assert written == 1
+    assert set(cache.get_many(["dev-1", "dev-2"])) == {"dev-2"}
+    assert 0 < raw.ttl(KEY_PREFIX + "dev-1") <= TOMBSTONE_SECONDS
+    raw.delete(KEY_PREFIX + "dev-1")  # what the tombstone's expiry does
+    assert cache.set_many({"dev-1": DEVICE}, 120) == 1
+    assert cache.get_many(["dev-1"]) == {"dev-1": DEVICE}

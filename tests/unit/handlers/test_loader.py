@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from dynabatch import BatchClient
+from fleet.devices import encode_cursor
 from fleet.runtime import get_runtime
-from handlers import loader
+from handlers import loader, transfer
 
 from tests.support.handlers import (
     TABLE_NAMES,
@@ -18,6 +19,7 @@ from tests.support.handlers import (
     list_event,
     seed,
     throttle,
+    transfer_event,
 )
 
 
@@ -179,6 +181,15 @@ def test_no_caller_identity_is_401(aws: Any) -> None:
         ({"cursor": "eyJ1IjoidXNlci0wMDAxIiwibyI6LTF9"}, "InvalidCursor"),  # offset -1
         ({"cursor": "eyJ1IjoidXNlci0wMDAyIiwibyI6MX0"}, "InvalidCursor"),  # user-0002's
         ({"cursor": "x" * 600}, "InvalidCursor"),
+        # "$" matches before a trailing newline: every check is a full match.
+        ({"limit": "5\n"}, "InvalidLimit"),
+        ({"fields": "name\n"}, "InvalidFields"),
+        ({"fields": "name,\tstate"}, "InvalidFields"),
+        ({"cursor": encode_cursor("user-0001", 1) + "\n"}, "InvalidCursor"),
+        (
+            {"cursor": encode_cursor("user-0001", 1)[:4] + " " + encode_cursor("user-0001", 1)[4:]},
+            "InvalidCursor",
+        ),
     ],
 )
 def test_bad_parameters_are_400_with_a_code(
@@ -238,3 +249,37 @@ def test_missing_table_setting_is_a_logged_500_without_trace(
     assert status == 500
     assert body == {"error": {"code": "InternalError", "message": "internal error"}}
     assert "DEVICES_TABLE" in caplog.text  # the operator sees why
+
+
+@pytest.mark.parametrize("backend", ["memory", "valkey"])
+def test_a_write_back_racing_a_transfer_never_caches_the_old_owner(
+    batch: BatchClient,
+    backend: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if backend == "valkey":
+        monkeypatch.setenv("CACHE_URL", request.getfixturevalue("resp_server"))
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+    client = get_runtime().client
+    transfers: list[dict[str, Any]] = []
+
+    def transfer_before_the_write_back(parsed: dict[str, Any], **_: Any) -> None:
+        # The loader holds DynamoDB's answer for the devices and has not cached it yet:
+        # exactly then, the device moves (and the transfer drops it from the cache).
+        if TABLE_NAMES["devices"] in parsed.get("Responses", {}) and not transfers:
+            body = {"fromUserId": "user-0001", "toUserId": "user-0002"}
+            event = transfer_event("dev-1", body, caller="user-0001")
+            transfers.append(transfer.handler(event, FakeContext()))
+
+    client.meta.events.register("after-call.dynamodb.BatchGetItem", transfer_before_the_write_back)
+    status, body = call(list_event("user-0001"))
+    client.meta.events.unregister(
+        "after-call.dynamodb.BatchGetItem", transfer_before_the_write_back
+    )
+
+    assert status == 200 and body["devices"][0]["ownerId"] == "user-0001"  # read before the move
+    assert answer(transfers[0])[0] == 200
+    status, body = call(list_event("user-0002"))
+    assert status == 200
+    assert [(d["deviceId"], d["ownerId"]) for d in body["devices"]] == [("dev-1", "user-0002")]

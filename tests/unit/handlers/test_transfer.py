@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import threading
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from dynabatch import BatchClient
 from fleet.runtime import get_runtime
+from fleet.transfer import MAX_DEVICES_PER_USER, MAX_ID_LENGTH
 from handlers import loader, transfer
 
 from tests.support.handlers import (
@@ -91,15 +93,9 @@ def test_a_device_not_owned_by_from_user_is_409(batch: BatchClient) -> None:
     assert_exact(batch)
 
 
-def test_unknown_device_is_404(batch: BatchClient) -> None:
-    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
-
-    status, body = move("dev-404", "user-0001", "user-0002")
-
-    assert (status, body["error"]["code"]) == (404, "DeviceNotFound")
-
-
-def test_unknown_receiving_user_is_404_and_nothing_changes(batch: BatchClient) -> None:
+def test_unknown_receiving_user_is_404_for_the_owner_and_nothing_changes(
+    batch: BatchClient,
+) -> None:
     seed(batch, {"user-0001": ["dev-1"]})
 
     status, body = move("dev-1", "user-0001", "user-0404")
@@ -109,12 +105,64 @@ def test_unknown_receiving_user_is_404_and_nothing_changes(batch: BatchClient) -
     assert owners(batch) == ({"user-0001": {"dev-1"}}, {"dev-1": "user-0001"})
 
 
-def test_unknown_giving_user_is_404(batch: BatchClient) -> None:
-    seed(batch, {"user-0002": []})
+def test_a_non_owner_learns_nothing_about_which_devices_and_users_exist(
+    batch: BatchClient,
+) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": ["dev-2"], "user-0003": []})
+    probes = [
+        ("dev-2", "user-0003"),  # someone else's device, a real receiver
+        ("dev-2", "user-0404"),  # someone else's device, no such receiver
+        ("dev-404", "user-0003"),  # no such device
+        ("dev-404", "user-0404"),  # neither
+    ]
 
-    status, body = move("dev-1", "user-0404", "user-0002")
+    answers = {
+        (device_id, to): call(
+            transfer_event(
+                device_id, {"fromUserId": "user-0001", "toUserId": to}, caller="user-0001"
+            )
+        )
+        for device_id, to in probes
+    }
+    # A caller who is not a user at all learns the same.
+    ghost = call(
+        transfer_event(
+            "dev-2", {"fromUserId": "user-0999", "toUserId": "user-0003"}, caller="user-0999"
+        )
+    )
 
-    assert (status, body["error"]["code"]) == (404, "DeviceNotFound")
+    assert {(status, body["error"]["code"]) for status, body in answers.values()} == {
+        (409, "NotOwner")
+    }
+    # The message names only what the caller sent, the same way each time.
+    messages = {body["error"]["message"].replace(d, "D") for (d, _), (_, body) in answers.items()}
+    assert messages == {"device 'D' is not owned by 'user-0001'"}
+    assert (ghost[0], ghost[1]["error"]["code"]) == (409, "NotOwner")
+    assert_exact(batch)
+
+
+def worst_case_ids(count: int) -> list[str]:
+    """Distinct device ids of the longest kind: MAX_ID_LENGTH characters of 4 UTF-8 bytes."""
+    return [chr(0x1F000 + n) + "\U0001f4a1" * (MAX_ID_LENGTH - 1) for n in range(count)]
+
+
+def test_a_user_at_the_device_limit_cannot_receive_one_more(batch: BatchClient) -> None:
+    full = worst_case_ids(MAX_DEVICES_PER_USER)
+    assert all(len(d.encode()) == 4 * MAX_ID_LENGTH for d in full)
+    # The limit fits one users item: the batch layer refuses an item over 400 KB, as DynamoDB.
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": full})
+    given_away = full[0]
+
+    status, body = move("dev-1", "user-0001", "user-0002")
+
+    assert (status, body["error"]["code"]) == (409, "DeviceLimitReached")
+    assert str(MAX_DEVICES_PER_USER) in body["error"]["message"]
+    sets, owner_of = owners(batch)
+    assert owner_of["dev-1"] == "user-0001" and len(sets["user-0002"]) == MAX_DEVICES_PER_USER
+    # Once they give one away, there is room again.
+    assert move(quote(given_away), "user-0002", "user-0001")[0] == 200  # as API Gateway sends it
+    assert move("dev-1", "user-0001", "user-0002")[0] == 200
+    assert_exact(batch)
 
 
 def test_only_the_owner_may_transfer(batch: BatchClient) -> None:
@@ -149,6 +197,7 @@ def test_no_caller_is_401(aws: Any) -> None:
         ('{"fromUserId": "user-0001", "toUserId": null}', 400, "InvalidField"),
         ('{"fromUserId": "user-0001", "toUserId": ["user-0002"]}', 400, "InvalidField"),
         ('{"fromUserId": "user-0001", "toUserId": "a b"}', 400, "InvalidField"),
+        ('{"fromUserId": "user-0001", "toUserId": "user-0002\\n"}', 400, "InvalidField"),
         ('{"fromUserId": "user-0001", "toUserId": "user-0002", "x": 1}', 400, "UnknownField"),
         ('{"fromUserId": "user-0001", "toUserId": "user-0001"}', 400, "SameOwner"),
         ("[" * 100_000, 413, "PayloadTooLarge"),
@@ -214,12 +263,22 @@ def test_a_failed_transfer_is_not_replayed(batch: BatchClient) -> None:
     assert move("dev-1", "user-0001", "user-0002", key="k-9")[0] == 200
 
 
-def test_a_malformed_idempotency_key_is_400(batch: BatchClient) -> None:
+@pytest.mark.parametrize("key", ["x" * 300, "", "k-1\n", "k 1"])
+def test_a_malformed_idempotency_key_is_400(batch: BatchClient, key: str) -> None:
     seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
 
-    status, body = move("dev-1", "user-0001", "user-0002", key="x" * 300)
+    status, body = move("dev-1", "user-0001", "user-0002", key=key)
 
     assert (status, body["error"]["code"]) == (400, "InvalidIdempotencyKey")
+    assert owners(batch)[1] == {"dev-1": "user-0001"}
+
+
+def test_a_device_id_with_a_trailing_newline_is_400(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+
+    status, body = move("dev-1%0A", "user-0001", "user-0002")  # as API Gateway passes it
+
+    assert (status, body["error"]["code"]) == (400, "InvalidField")
 
 
 def test_throttling_past_the_budget_is_503_and_nothing_moves(batch: BatchClient) -> None:
