@@ -25,7 +25,6 @@ from dynabatch import deserialize_item, serialize_item
 
 __all__ = [
     "TYPE_HINTS",
-    "DEFAULT_COLUMNS",
     "ValueProblem",
     "item_from_record",
     "record_from_item",
@@ -39,14 +38,6 @@ TYPE_HINTS: dict[str, dict[str, str]] = {
     "users": {"devices": "SS"},
     "sessions": {"expiresAt": "N"},
     "idempotency": {"expiration": "N"},
-}
-
-#: CSV columns written by default (``--columns`` overrides); ``name:TYPE`` carries the type.
-DEFAULT_COLUMNS: dict[str, list[str]] = {
-    "devices": ["deviceId", "ownerId", "name", "state", "lastUpdate"],
-    "users": ["userId", "name", "email", "devices:SS"],
-    "sessions": ["sessionId", "userId", "expiresAt:N", "expiryShard"],
-    "idempotency": ["id", "expiration:N", "status", "data"],
 }
 
 _TYPES = ("S", "N", "BOOL", "SS", "NS", "L", "M", "JSON")
