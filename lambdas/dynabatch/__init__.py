@@ -27,12 +27,31 @@ from .exceptions import (
     UnprocessedItemsError,
     UnprocessedKeysError,
 )
-from .query import Page
+from .query import DeadlineExceededError, Page
 from .reader import GetStream
 from .retry import Deadline, RetryPolicy, deadline_from_context
 from .serde import deserialize_item, item_size, serialize_item
-from .transactions import TransactCheck, TransactDelete, TransactGet, TransactPut, TransactUpdate
-from .types import Capacity, ChunkError, Delete, GetPage, GetResult, Put, WriteResult
+from .transactions import (
+    TransactCheck,
+    TransactDelete,
+    TransactGet,
+    TransactionTooLargeError,
+    TransactPut,
+    TransactUpdate,
+)
+from .types import (
+    Capacity,
+    ChunkError,
+    Delete,
+    FailedUpdate,
+    GetPage,
+    GetResult,
+    Put,
+    Update,
+    UpdateResult,
+    WriteResult,
+)
+from .updates import UpdateItemsError
 from .writer import BatchWriter, ops_from_request_items
 
 __all__ = [
@@ -45,7 +64,9 @@ __all__ = [
     "ChunkError",
     "DEFAULT_CONCURRENCY",
     "Deadline",
+    "DeadlineExceededError",
     "Delete",
+    "FailedUpdate",
     "GetPage",
     "GetResult",
     "GetStream",
@@ -65,8 +86,12 @@ __all__ = [
     "TransactPut",
     "TransactUpdate",
     "TransactionCancelledError",
+    "TransactionTooLargeError",
     "UnprocessedItemsError",
     "UnprocessedKeysError",
+    "Update",
+    "UpdateItemsError",
+    "UpdateResult",
     "WriteResult",
     "deadline_from_context",
     "deserialize_item",

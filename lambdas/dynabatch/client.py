@@ -21,7 +21,8 @@ from .query import Page, build_read_request, iter_pages, parallel_scan
 from .reader import GetStream, collect
 from .retry import RetryPolicy
 from .transactions import TransactGet, TransactWriteAction, transact_get, transact_write
-from .types import Delete, GetResult, Item, Put, WriteResult
+from .types import Delete, GetResult, Item, Put, Update, UpdateResult, WriteResult
+from .updates import update_items
 from .writer import BatchWriter, write
 
 if TYPE_CHECKING:
@@ -305,13 +306,53 @@ class BatchClient:
         self,
         table: str,
         key_condition: ConditionBase | str,
-        **options: Any,
+        *,
+        filter: ConditionBase | str | None = None,  # noqa: A002 - DynamoDB's own word
+        projection: Projection | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        scan_forward: bool | None = None,
+        page_size: int | None = None,
+        start_key: Mapping[str, Any] | None = None,
+        return_consumed_capacity: bool = False,
+        deadline_at: float | None = None,
     ) -> Iterator[Page]:
         """Query page by page, following every ``LastEvaluatedKey``.
 
-        ``options``: ``filter``, ``projection``, ``names``, ``values``, ``index_name``,
-        ``consistent_read``, ``scan_forward``, ``page_size``, ``start_key``,
-        ``return_consumed_capacity`` (see :func:`dynabatch.query.build_read_request`).
+        Parameters
+        ----------
+        table, key_condition:
+            The table (or the table of ``index_name``) and a boto3 ``Key`` condition or a
+            string ``KeyConditionExpression``.
+        filter:
+            A boto3 ``Attr`` condition or a string ``FilterExpression``. Pages it empties
+            are followed too: only the last page ends the iteration.
+        projection:
+            Attributes to return; reserved words are fine.
+        names, values:
+            Placeholders of string expressions (values in plain Python).
+        index_name, consistent_read, scan_forward:
+            As DynamoDB's ``IndexName``, ``ConsistentRead``, ``ScanIndexForward``.
+        page_size:
+            Items evaluated per request (``Limit``).
+        start_key:
+            Resume after this key (a page's ``last_evaluated_key``).
+        return_consumed_capacity:
+            Fill ``page.consumed_capacity``.
+        deadline_at:
+            A ``time.monotonic()`` instant (see :func:`dynabatch.deadline_from_context`);
+            with ``RetryPolicy.deadline``, the earlier holds. No page request starts after
+            it and no backoff runs past it: :class:`DeadlineExceededError` is raised,
+            carrying the ``start_key`` to resume from.
+
+        Raises
+        ------
+        ThrottledError
+            A page still throttled after ``RetryPolicy.max_attempts`` sends.
+        DeadlineExceededError
+            The deadline came before the last page.
 
         Example
         -------
@@ -319,45 +360,193 @@ class BatchClient:
         >>> for page in batch.query_pages("sessions", Key("userId").eq("u-1")):  # doctest: +SKIP
         ...     print(len(page.items), page.last_evaluated_key)
         """
-        request = build_read_request(table, key_condition=key_condition, **options)
-        return iter_pages(self, "Query", request)
+        request = build_read_request(
+            table,
+            key_condition=key_condition,
+            filter=filter,
+            projection=projection,
+            names=names,
+            values=values,
+            index_name=index_name,
+            consistent_read=consistent_read,
+            scan_forward=scan_forward,
+            page_size=page_size,
+            start_key=start_key,
+            return_consumed_capacity=return_consumed_capacity,
+        )
+        return iter_pages(self, "Query", request, deadline_at=deadline_at)
 
     def query(
-        self, table: str, key_condition: ConditionBase | str, **options: Any
+        self,
+        table: str,
+        key_condition: ConditionBase | str,
+        *,
+        filter: ConditionBase | str | None = None,  # noqa: A002 - DynamoDB's own word
+        projection: Projection | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        scan_forward: bool | None = None,
+        page_size: int | None = None,
+        start_key: Mapping[str, Any] | None = None,
+        deadline_at: float | None = None,
     ) -> Iterator[Item]:
-        """Every item a Query matches, across all pages; see :meth:`query_pages`."""
-        for page in self.query_pages(table, key_condition, **options):
-            yield from page.items
-
-    def scan_pages(self, table: str, **options: Any) -> Iterator[Page]:
-        """Scan page by page, following every ``LastEvaluatedKey``.
-
-        A Scan with a filter still reads (and pays for) every item; each page holds at
-        most 1 MB of read data, so following the pages is what finds everything.
-        """
-        request = build_read_request(table, **options)
-        return iter_pages(self, "Scan", request)
-
-    def scan(self, table: str, **options: Any) -> Iterator[Item]:
-        """Every item a Scan returns, across all pages; see :meth:`scan_pages`."""
-        for page in self.scan_pages(table, **options):
-            yield from page.items
-
-    def parallel_scan(
-        self, table: str, segments: int, *, buffer_pages: int | None = None, **options: Any
-    ) -> Iterator[Item]:
-        """Scan ``table`` in ``segments`` parallel segments (``TotalSegments``).
-
-        Items arrive in no particular order; at most ``buffer_pages`` pages (default: two
-        per segment) wait in memory.
+        """Every item a Query matches, across all pages; see :meth:`query_pages`.
 
         Example
         -------
-        >>> for item in batch.parallel_scan("devices", segments=8):  # doctest: +SKIP
-        ...     export(item)
+        >>> [s["sessionId"] for s in batch.query("sessions", Key("userId").eq("u-1"))]
+        ... # doctest: +SKIP
         """
-        request = build_read_request(table, **options)
-        return parallel_scan(self, request, segments, buffer_pages or 2 * segments)
+        pages = self.query_pages(
+            table,
+            key_condition,
+            filter=filter,
+            projection=projection,
+            names=names,
+            values=values,
+            index_name=index_name,
+            consistent_read=consistent_read,
+            scan_forward=scan_forward,
+            page_size=page_size,
+            start_key=start_key,
+            deadline_at=deadline_at,
+        )
+        return (item for page in pages for item in page.items)
+
+    def scan_pages(
+        self,
+        table: str,
+        *,
+        filter: ConditionBase | str | None = None,  # noqa: A002 - DynamoDB's own word
+        projection: Projection | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        page_size: int | None = None,
+        start_key: Mapping[str, Any] | None = None,
+        return_consumed_capacity: bool = False,
+        deadline_at: float | None = None,
+    ) -> Iterator[Page]:
+        """Scan page by page, following every ``LastEvaluatedKey``.
+
+        A Scan with a filter still reads (and pays for) every item; each page holds at
+        most 1 MB of read data, so following the pages is what finds everything. The
+        keywords mean what they mean for :meth:`query_pages`, deadline included.
+
+        Example
+        -------
+        >>> for page in batch.scan_pages("devices", page_size=500):  # doctest: +SKIP
+        ...     print(page.scanned_count)
+        """
+        request = build_read_request(
+            table,
+            filter=filter,
+            projection=projection,
+            names=names,
+            values=values,
+            index_name=index_name,
+            consistent_read=consistent_read,
+            page_size=page_size,
+            start_key=start_key,
+            return_consumed_capacity=return_consumed_capacity,
+        )
+        return iter_pages(self, "Scan", request, deadline_at=deadline_at)
+
+    def scan(
+        self,
+        table: str,
+        *,
+        filter: ConditionBase | str | None = None,  # noqa: A002 - DynamoDB's own word
+        projection: Projection | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        page_size: int | None = None,
+        start_key: Mapping[str, Any] | None = None,
+        deadline_at: float | None = None,
+    ) -> Iterator[Item]:
+        """Every item a Scan returns, across all pages; see :meth:`scan_pages`.
+
+        Example
+        -------
+        >>> off = list(batch.scan("devices", filter=Attr("state").eq("off")))  # doctest: +SKIP
+        """
+        pages = self.scan_pages(
+            table,
+            filter=filter,
+            projection=projection,
+            names=names,
+            values=values,
+            index_name=index_name,
+            consistent_read=consistent_read,
+            page_size=page_size,
+            start_key=start_key,
+            deadline_at=deadline_at,
+        )
+        return (item for page in pages for item in page.items)
+
+    def parallel_scan(
+        self,
+        table: str,
+        segments: int,
+        *,
+        concurrency: int | None = None,
+        buffer_pages: int | None = None,
+        filter: ConditionBase | str | None = None,  # noqa: A002 - DynamoDB's own word
+        projection: Projection | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        page_size: int | None = None,
+        deadline_at: float | None = None,
+    ) -> Iterator[Item]:
+        """Scan ``table`` in ``segments`` parallel segments (``TotalSegments``).
+
+        Parameters
+        ----------
+        segments:
+            ``TotalSegments``, 1 to 1,000,000.
+        concurrency:
+            Scans in flight at most (default: the client's ``concurrency``); that many
+            threads work through the segments, whatever their number.
+        buffer_pages:
+            Pages waiting in memory at most (default: two per thread).
+        filter, projection, names, values, index_name, consistent_read, page_size,
+        deadline_at:
+            As for :meth:`scan_pages`.
+
+        Items arrive in no particular order. Closing the iterator early stops the Scans;
+        the first error of any segment stops the others and is raised to the consumer.
+
+        Example
+        -------
+        >>> for item in batch.parallel_scan("devices", segments=64, concurrency=8):
+        ...     export(item)  # doctest: +SKIP
+        """
+        request = build_read_request(
+            table,
+            filter=filter,
+            projection=projection,
+            names=names,
+            values=values,
+            index_name=index_name,
+            consistent_read=consistent_read,
+            page_size=page_size,
+        )
+        workers = min(concurrency or self.concurrency, segments)
+        return parallel_scan(
+            self,
+            request,
+            segments,
+            concurrency=concurrency or self.concurrency,
+            buffer_pages=buffer_pages or 2 * max(1, workers),
+            deadline_at=deadline_at,
+        )
 
     # -- transactions ----------------------------------------------------------------
 
@@ -367,6 +556,7 @@ class BatchClient:
         *,
         client_request_token: str | None = None,
         return_old_on_condition_failure: bool = True,
+        deadline_at: float | None = None,
     ) -> dict[str, Any]:
         """All-or-nothing writes (TransactWriteItems).
 
@@ -382,6 +572,13 @@ class BatchClient:
         return_old_on_condition_failure:
             Ask DynamoDB for the item as it stood when a condition failed; it lands in
             the error's ``reasons[i].item``.
+        deadline_at:
+            A ``time.monotonic()`` instant; with ``RetryPolicy.deadline`` the earlier
+            holds. No attempt starts after it and no backoff runs past it.
+
+        Checked before sending (``ValueError``, nothing sent): 1 to 100 actions, no item
+        of a put over 400 KB (:class:`ItemTooLargeError`), and at most 4 MB in all
+        (:class:`TransactionTooLargeError`).
 
         Raises
         ------
@@ -391,6 +588,8 @@ class BatchClient:
             Throttled transactions are retried first.
         ThrottledError
             Still throttled after the retry budget.
+        DeadlineExceededError
+            The deadline came before the transaction went through.
 
         Example
         -------
@@ -399,8 +598,97 @@ class BatchClient:
         ...                    condition=Attr("ownerId").eq("u-1"), values={":new": "u-2"}),
         ... ])
         """
-        return transact_write(self, actions, client_request_token, return_old_on_condition_failure)
+        return transact_write(
+            self,
+            actions,
+            client_request_token,
+            return_old_on_condition_failure,
+            deadline_at=deadline_at,
+        )
 
-    def transact_get(self, gets: Sequence[TransactGet]) -> list[Item | None]:
-        """Read up to 100 items as one consistent snapshot; ``None`` where an item is absent."""
-        return transact_get(self, gets)
+    def transact_get(
+        self, gets: Sequence[TransactGet], *, deadline_at: float | None = None
+    ) -> list[Item | None]:
+        """Read up to 100 items as one consistent snapshot; ``None`` where an item is absent.
+
+        ``deadline_at`` holds as for :meth:`transact_write`.
+
+        Example
+        -------
+        >>> batch.transact_get([TransactGet("devices", {"deviceId": "d-1"})])  # doctest: +SKIP
+        [{'deviceId': 'd-1', 'ownerId': 'u-1'}]
+        """
+        return transact_get(self, gets, deadline_at=deadline_at)
+
+    # -- UpdateItem --------------------------------------------------------------------
+
+    def update_items(
+        self,
+        updates: Iterable[Update],
+        *,
+        create_missing: bool = False,
+        return_old_on_condition_failure: bool = False,
+        return_consumed_capacity: bool = False,
+        deadline_at: float | None = None,
+        raise_on_failure: bool = True,
+    ) -> UpdateResult:
+        """Apply any number of :class:`Update` s, one UpdateItem each, in parallel.
+
+        BatchWriteItem cannot update; this runs UpdateItem under the client's
+        ``concurrency``, write capacity budget and retry policy (throttles retried with
+        jittered backoff). Every update pulled ends applied (``result.updated``) or in
+        ``result.failed`` with its table, key, code and message. The source is pulled
+        lazily; updates of one key in one call may run in any order.
+
+        Parameters
+        ----------
+        updates:
+            A list or a generator of :class:`Update`.
+        create_missing:
+            ``False`` (default): an update never creates an item; a key with no item is
+            reported as ``ItemNotFound``. ``True``: UpdateItem's own upsert.
+        return_old_on_condition_failure:
+            Put the item as it stood into ``FailedUpdate.old_item`` when a condition
+            failed (``ReturnValuesOnConditionCheckFailure=ALL_OLD``).
+        return_consumed_capacity:
+            Fill ``result.consumed_capacity`` per table.
+        deadline_at:
+            A ``time.monotonic()`` instant (see :func:`dynabatch.deadline_from_context`);
+            with ``RetryPolicy.deadline`` the earlier holds. No UpdateItem starts after it
+            and no backoff runs past it; what is left is reported as ``DeadlineExceeded``.
+        raise_on_failure:
+            Raise :class:`UpdateItemsError` (carrying the result) when any update failed;
+            with ``False`` the failures are only in the result.
+
+        Returns
+        -------
+        UpdateResult
+            ``updated``, ``failed``, ``requests``, ``throttles``, ``consumed_capacity``.
+
+        Raises
+        ------
+        UpdateItemsError
+            Some updates were not applied (see ``raise_on_failure``), or the source
+            raised (its exception is ``__cause__``): pulling stops, what is in flight is
+            settled, and ``error.result`` says what was applied and what was not.
+            ``KeyboardInterrupt`` from the source propagates as itself, with the same
+            result on its ``result`` attribute.
+
+        Example
+        -------
+        >>> batch.update_items(  # doctest: +SKIP
+        ...     Update("devices", {"deviceId": d}, set={"state": "maintenance"},
+        ...            condition=Attr("state").ne("retired"))
+        ...     for d in device_ids
+        ... ).updated
+        10000
+        """
+        return update_items(
+            self,
+            updates,
+            create_missing=create_missing,
+            return_old_on_condition_failure=return_old_on_condition_failure,
+            return_consumed_capacity=return_consumed_capacity,
+            deadline_at=deadline_at,
+            raise_on_failure=raise_on_failure,
+        )

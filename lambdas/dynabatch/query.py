@@ -1,26 +1,76 @@
-"""Query and Scan that follow every LastEvaluatedKey, and a parallel Scan over segments."""
+"""Query and Scan that follow every LastEvaluatedKey, and a parallel Scan over segments.
+
+Every page request runs under the call's :class:`~dynabatch.retry.Deadline`: no request
+starts after it, and a throttled page is retried with jittered backoff only while the
+backoff still ends before it.
+"""
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.conditions import ConditionBase, ConditionExpressionBuilder
+from botocore.exceptions import ClientError
 
+from .exceptions import BatchLayerError, ThrottledError
 from .expressions import Projection, build_condition, build_projection, merge_expression_parts
 from .metrics import CallStats
-from .retry import call_with_retry
+from .retry import Deadline, RetryPolicy, error_code, is_throttle
 from .serde import deserialize_item, serialize_item
 from .types import Item, Key
 
 if TYPE_CHECKING:
     from .client import BatchClient
 
-__all__ = ["Page", "iter_pages", "build_read_request", "parallel_scan"]
+__all__ = [
+    "DeadlineExceededError",
+    "Page",
+    "iter_pages",
+    "build_read_request",
+    "parallel_scan",
+    "send_with_retry",
+]
+
+T = TypeVar("T")
+
+#: Largest ``TotalSegments`` DynamoDB accepts.
+MAX_TOTAL_SEGMENTS = 1_000_000
+
+
+class DeadlineExceededError(BatchLayerError, TimeoutError):
+    """A Query/Scan page or a transaction was not sent because the deadline came.
+
+    Raised instead of starting a request after the call's deadline, or instead of a
+    backoff that would end after it.
+
+    Attributes
+    ----------
+    operation:
+        The DynamoDB operation that was not (re)sent.
+    attempts:
+        Sends of that request made before the deadline.
+    start_key:
+        For Query/Scan: where the next page would have started (pass it back as
+        ``start_key`` to resume), ``None`` when no page was read yet.
+    """
+
+    def __init__(
+        self, operation: str, attempts: int = 0, start_key: Mapping[str, Any] | None = None
+    ) -> None:
+        self.operation = operation
+        self.attempts = attempts
+        self.start_key = dict(start_key) if start_key is not None else None
+        resume = f"; resume from start_key={self.start_key!r}" if self.start_key else ""
+        super().__init__(
+            f"{operation} not sent: the call's deadline passed after {attempts} attempt(s){resume}"
+        )
 
 
 @dataclass
@@ -59,6 +109,15 @@ def build_read_request(
 
     String expressions take their placeholders from ``names`` / ``values`` (plain Python);
     boto3 conditions build their own, and the two are merged without collision.
+
+    Example
+    -------
+    >>> from boto3.dynamodb.conditions import Key
+    >>> build_read_request("readings", key_condition=Key("deviceId").eq("d-1"), page_size=10)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'TableName': 'readings', 'KeyConditionExpression': '#n0 = :v0',
+     'ExpressionAttributeNames': {'#n0': 'deviceId'},
+     'ExpressionAttributeValues': {':v0': {'S': 'd-1'}}, 'Limit': 10}
     """
     request: dict[str, Any] = {"TableName": table}
     builder = ConditionExpressionBuilder()
@@ -104,14 +163,77 @@ def build_read_request(
     return request
 
 
-def iter_pages(batch: BatchClient, operation: str, request: dict[str, Any]) -> Iterator[Page]:
+def send_with_retry(
+    operation: str,
+    send: Callable[[], T],
+    policy: RetryPolicy,
+    deadline: Deadline,
+    *,
+    on_throttle: Callable[[], Any] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    start_key: Mapping[str, Any] | None = None,
+) -> T:
+    """Send one request, retrying throttling within ``policy`` and before ``deadline``.
+
+    Raises
+    ------
+    DeadlineExceededError
+        Before a send that would start after the deadline, or instead of a backoff that
+        would end after it (chained to the last throttle).
+    ThrottledError
+        When ``policy.max_attempts`` sends were all throttled.
+    botocore.exceptions.ClientError
+        Any other DynamoDB error, unchanged.
+    """
+    attempt = 0
+    while True:
+        if deadline.expired():
+            raise DeadlineExceededError(operation, attempt, start_key)
+        attempt += 1
+        try:
+            return send()
+        except ClientError as error:
+            if not is_throttle(error):
+                raise
+            if on_throttle is not None:
+                on_throttle()
+            if attempt >= policy.max_attempts:
+                raise ThrottledError(operation, error_code(error), attempt) from error
+            pause = policy.backoff(attempt)
+            left = deadline.remaining()
+            if left is not None and pause >= left:
+                # Sleeping would only end at or past the deadline, where nothing is sent.
+                raise DeadlineExceededError(operation, attempt, start_key) from error
+            sleep(pause)
+
+
+def iter_pages(
+    batch: BatchClient,
+    operation: str,
+    request: dict[str, Any],
+    *,
+    deadline_at: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Page]:
     """Send ``request`` as ``operation`` ("Query" or "Scan") page after page.
 
-    Every ``LastEvaluatedKey`` is followed until DynamoDB returns none; a throttled page is
-    retried with backoff under the client's retry policy.
+    Every ``LastEvaluatedKey`` is followed until DynamoDB returns none, also past pages
+    that a filter emptied. The deadline (the earlier of ``deadline_at`` and the retry
+    policy's, counted from this call) holds between pages too: a page that would start
+    after it raises :class:`DeadlineExceededError` carrying the key to resume from.
     """
+    deadline = Deadline(batch.retry, deadline_at)
+    return _pages(batch, operation, dict(request), deadline, sleep)
+
+
+def _pages(
+    batch: BatchClient,
+    operation: str,
+    request: dict[str, Any],
+    deadline: Deadline,
+    sleep: Callable[[float], None],
+) -> Iterator[Page]:
     call = batch.client.query if operation == "Query" else batch.client.scan
-    request = dict(request)
     if batch.metrics is not None:
         request.setdefault("ReturnConsumedCapacity", "TOTAL")
     stats = CallStats(operation)
@@ -122,8 +244,15 @@ def iter_pages(batch: BatchClient, operation: str, request: dict[str, Any]) -> I
     try:
         while True:
             stats.requests += 1
-            response = call_with_retry(
-                operation, lambda: call(**request), batch.retry, on_throttle=count_throttle
+            start = request.get("ExclusiveStartKey")
+            response = send_with_retry(
+                operation,
+                lambda: call(**request),
+                batch.retry,
+                deadline,
+                on_throttle=count_throttle,
+                sleep=sleep,
+                start_key=deserialize_item(start) if start else None,
             )
             items = [deserialize_item(item) for item in response.get("Items", ())]
             stats.items += len(items)
@@ -137,6 +266,8 @@ def iter_pages(batch: BatchClient, operation: str, request: dict[str, Any]) -> I
                 scanned_count=int(response.get("ScannedCount", len(items))),
                 consumed_capacity=float(consumed["CapacityUnits"]) if consumed else None,
             )
+            # An empty page is not the end: a filter may have emptied it. Only the
+            # absence of LastEvaluatedKey is.
             if not last:
                 return
             request["ExclusiveStartKey"] = last
@@ -148,18 +279,48 @@ _DONE = object()
 
 
 def parallel_scan(
-    batch: BatchClient, request: dict[str, Any], segments: int, buffer_pages: int
+    batch: BatchClient,
+    request: dict[str, Any],
+    segments: int,
+    *,
+    concurrency: int,
+    buffer_pages: int,
+    deadline_at: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[Item]:
-    """Scan ``segments`` segments at once, yielding items as pages arrive.
+    """Scan ``segments`` segments with at most ``concurrency`` Scans in flight.
 
-    At most ``buffer_pages`` pages wait between the scanning threads and the consumer,
-    so memory stays flat for any table size. The threads are the call's own (not the
-    client's pool), so a consumer may use the same BatchClient inside its loop.
+    ``min(concurrency, segments)`` threads take segments in turn, each scanning its
+    segment to the end before taking the next, so any ``TotalSegments`` (up to 1,000,000)
+    costs the same threads and memory: at most ``buffer_pages`` pages wait between the
+    threads and the consumer. The threads are the call's own (not the client's pool), so
+    a consumer may use the same BatchClient inside its loop. When the consumer stops
+    (``close()``, an exception, the first error of a segment, the deadline), no new Scan
+    starts and the call returns only once every Scan in flight has ended.
     """
-    if segments < 1:
-        raise ValueError("segments must be at least 1")
+    if not 1 <= segments <= MAX_TOTAL_SEGMENTS:
+        raise ValueError(f"segments must be between 1 and {MAX_TOTAL_SEGMENTS}")
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    deadline = Deadline(batch.retry, deadline_at)
+    return _parallel(
+        batch, request, segments, min(concurrency, segments), buffer_pages, deadline, sleep
+    )
+
+
+def _parallel(
+    batch: BatchClient,
+    request: dict[str, Any],
+    segments: int,
+    workers: int,
+    buffer_pages: int,
+    deadline: Deadline,
+    sleep: Callable[[float], None],
+) -> Iterator[Item]:
     pages: queue.Queue[Any] = queue.Queue(maxsize=max(1, buffer_pages))
     stop = threading.Event()
+    next_segment = itertools.count()
+    claim = threading.Lock()
 
     def put(value: Any) -> bool:
         while not stop.is_set():
@@ -170,20 +331,25 @@ def parallel_scan(
                 continue
         return False
 
-    def scan_segment(segment: int) -> None:
+    def scan_segments() -> None:
         try:
-            segment_request = {**request, "Segment": segment, "TotalSegments": segments}
-            for page in iter_pages(batch, "Scan", segment_request):
-                if not put(page.items):
-                    return
+            while not stop.is_set():
+                with claim:
+                    segment = next(next_segment)
+                if segment >= segments:
+                    break
+                segment_request = {**request, "Segment": segment, "TotalSegments": segments}
+                for page in _pages(batch, "Scan", segment_request, deadline, sleep):
+                    if not put(page.items) or stop.is_set():
+                        return
             put(_DONE)
         except BaseException as error:  # handed to the consumer, which re-raises it
             put(error)
 
-    with ThreadPoolExecutor(max_workers=segments, thread_name_prefix="dynabatch-scan") as pool:
-        for segment in range(segments):
-            pool.submit(scan_segment, segment)
-        running = segments
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dynabatch-scan") as pool:
+        for _ in range(workers):
+            pool.submit(scan_segments)
+        running = workers
         try:
             while running:
                 value = pages.get()
@@ -194,4 +360,5 @@ def parallel_scan(
                 else:
                     yield from value
         finally:
+            # Leaving the pool waits for the threads: no Scan is in flight after this.
             stop.set()

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import ConditionBase, ConditionExpressionBuilder
 from botocore.exceptions import ClientError
 
-from .constants import MAX_TRANSACT_ITEMS, TRANSACTION_THROTTLE_CODES
-from .exceptions import CancellationReason, ThrottledError, TransactionCancelledError
+from .constants import (
+    MAX_ITEM_BYTES,
+    MAX_TRANSACT_BYTES,
+    MAX_TRANSACT_ITEMS,
+    TRANSACTION_THROTTLE_CODES,
+)
+from .exceptions import (
+    BatchLayerError,
+    CancellationReason,
+    ItemTooLargeError,
+    ThrottledError,
+    TransactionCancelledError,
+)
 from .expressions import Projection, build_condition, build_projection, merge_expression_parts
 from .metrics import CallStats
-from .retry import error_code, is_throttle
-from .serde import deserialize_item, serialize_item
+from .query import DeadlineExceededError
+from .retry import Deadline, error_code, is_throttle
+from .serde import deserialize_item, item_size, serialize_item
 from .types import Item
 
 if TYPE_CHECKING:
@@ -28,9 +40,23 @@ __all__ = [
     "TransactDelete",
     "TransactCheck",
     "TransactGet",
+    "TransactionTooLargeError",
     "transact_write",
     "transact_get",
 ]
+
+
+class TransactionTooLargeError(BatchLayerError, ValueError):
+    """A transaction over DynamoDB's 4 MB aggregate limit; raised before anything is sent.
+
+    ``size`` is what the layer counted (items of puts, keys and expression values of the
+    other actions), ``limit`` the limit it broke.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"the transaction is {size} bytes, over the {limit}-byte limit: split it")
 
 
 @dataclass(frozen=True)
@@ -157,14 +183,49 @@ def _reasons(
     return reasons
 
 
+def _key_names(batch: BatchClient, table: str) -> tuple[str, ...] | None:
+    """The table's key attribute names (one DescribeTable when not yet known), or ``None``."""
+    names = batch.known_key_names(table)
+    if names is not None:
+        return names
+    try:
+        return batch.key_names(table)
+    except ClientError:
+        return None
+
+
 def _key_only(batch: BatchClient, action: Any) -> dict[str, Any] | None:
+    # Only the key: a reason (and the error text built from it) must never carry a whole
+    # item, whose other attributes may be large or private.
     if action is None:
         return None
     if isinstance(action, TransactPut):
-        names = batch.known_key_names(action.table)
-        item = action.item
-        return {n: item[n] for n in names if n in item} if names else dict(item)
+        names = _key_names(batch, action.table)
+        if not names:
+            return None
+        return {n: action.item[n] for n in names if n in action.item}
     return dict(action.key)
+
+
+def _action_size(wired: Mapping[str, Any]) -> int:
+    """Bytes an action adds to a transaction: the item of a put, else the key, plus any
+    expression values (what DynamoDB counts against the 4 MB, as far as it is known here)."""
+    ((_, body),) = wired.items()
+    size = item_size(body["Item"]) if "Item" in body else item_size(body["Key"])
+    return size + item_size(body.get("ExpressionAttributeValues") or {})
+
+
+def _check_sizes(batch: BatchClient, actions: Sequence[Any], wired: Sequence[Any]) -> None:
+    total = 0
+    for action, body in zip(actions, wired, strict=True):
+        size = _action_size(body)
+        if isinstance(action, TransactPut) and size > MAX_ITEM_BYTES:
+            raise ItemTooLargeError(
+                action.table, _key_only(batch, action) or {}, size, MAX_ITEM_BYTES
+            )
+        total += size
+    if total > MAX_TRANSACT_BYTES:
+        raise TransactionTooLargeError(total, MAX_TRANSACT_BYTES)
 
 
 def _run(
@@ -173,13 +234,19 @@ def _run(
     send: Any,
     actions: Sequence[Any],
     token: str | None,
+    deadline: Deadline,
+    sleep: Callable[[float], None],
 ) -> Any:
-    """Send a transaction, retrying only throttling (with the same token, so at most once)."""
+    """Send a transaction, retrying only throttling (with the same token, so at most once).
+
+    No attempt starts after ``deadline`` and no backoff runs past it.
+    """
     stats = CallStats(operation)
     policy = batch.retry
-    started = time.monotonic()
     try:
         for attempt in range(1, policy.max_attempts + 1):
+            if deadline.expired():
+                raise DeadlineExceededError(operation, attempt - 1)
             stats.requests += 1
             try:
                 response = send()
@@ -199,12 +266,14 @@ def _run(
                 else:
                     raise
             stats.throttles += 1
-            out_of_time = (
-                policy.deadline is not None and time.monotonic() - started >= policy.deadline
-            )
-            if attempt == policy.max_attempts or out_of_time:
+            if attempt == policy.max_attempts:
                 break
-            time.sleep(policy.backoff(attempt))
+            pause = policy.backoff(attempt)
+            left = deadline.remaining()
+            if left is not None and pause >= left:
+                stats.given_up += len(actions)
+                raise DeadlineExceededError(operation, attempt) from last
+            sleep(pause)
         stats.given_up += len(actions)
         raise last
     finally:
@@ -216,8 +285,12 @@ def transact_write(
     actions: Sequence[TransactWriteAction],
     client_request_token: str | None,
     return_old_on_condition_failure: bool,
+    *,
+    deadline_at: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """See :meth:`BatchClient.transact_write`."""
+    deadline = Deadline(batch.retry, deadline_at)
     if not actions:
         raise ValueError("a transaction needs at least one action")
     if len(actions) > MAX_TRANSACT_ITEMS:
@@ -230,6 +303,7 @@ def transact_write(
             for body in wired.values():
                 body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         items.append(wired)
+    _check_sizes(batch, actions, items)
     # A token makes DynamoDB's own retries and ours idempotent for 10 minutes.
     token = client_request_token or str(uuid.uuid4())
     kwargs: dict[str, Any] = {"TransactItems": items, "ClientRequestToken": token}
@@ -241,12 +315,21 @@ def transact_write(
         lambda: batch.client.transact_write_items(**kwargs),
         actions,
         token,
+        deadline,
+        sleep,
     )
     return response
 
 
-def transact_get(batch: BatchClient, gets: Sequence[TransactGet]) -> list[Item | None]:
+def transact_get(
+    batch: BatchClient,
+    gets: Sequence[TransactGet],
+    *,
+    deadline_at: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Item | None]:
     """See :meth:`BatchClient.transact_get`."""
+    deadline = Deadline(batch.retry, deadline_at)
     if not gets:
         return []
     if len(gets) > MAX_TRANSACT_ITEMS:
@@ -263,7 +346,13 @@ def transact_get(batch: BatchClient, gets: Sequence[TransactGet]) -> list[Item |
     if batch.metrics is not None:
         kwargs["ReturnConsumedCapacity"] = "TOTAL"
     response = _run(
-        batch, "TransactGetItems", lambda: batch.client.transact_get_items(**kwargs), gets, None
+        batch,
+        "TransactGetItems",
+        lambda: batch.client.transact_get_items(**kwargs),
+        gets,
+        None,
+        deadline,
+        sleep,
     )
     return [
         deserialize_item(r["Item"]) if r.get("Item") else None

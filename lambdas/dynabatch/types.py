@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from boto3.dynamodb.conditions import ConditionBase
 
 __all__ = [
     "Item",
@@ -16,6 +18,9 @@ __all__ = [
     "GetPage",
     "GetResult",
     "WriteResult",
+    "Update",
+    "FailedUpdate",
+    "UpdateResult",
 ]
 
 #: A plain-Python item: attribute name to str, int, Decimal, bytes, set, list, dict, ...
@@ -146,3 +151,99 @@ class WriteResult:
     def unprocessed_count(self) -> int:
         """How many requests are in ``unprocessed``."""
         return sum(len(v) for v in self.unprocessed.values())
+
+
+@dataclass(frozen=True)
+class Update:
+    """Change some attributes of the item at ``key`` in ``table`` (one UpdateItem).
+
+    Give either ``set`` / ``remove`` (names and values are built for you, reserved words
+    are fine) or a raw ``update_expression`` with its ``names`` and plain-Python ``values``.
+
+    Attributes
+    ----------
+    table, key:
+        Where. ``key`` may carry other attributes; only the table's key attributes are sent.
+    set:
+        Top-level attribute name to new value, e.g. ``{"state": "maintenance"}``.
+    remove:
+        Top-level attribute names to delete.
+    update_expression:
+        A raw ``UpdateExpression`` (``"SET #n = #n + :one"``), instead of ``set``/``remove``.
+    condition:
+        A boto3 ``Attr`` condition or a string ``ConditionExpression``; when it is false
+        the update is reported, not retried.
+    names, values:
+        Placeholders of the string expressions (values in plain Python).
+
+    Example
+    -------
+    >>> Update("devices", {"deviceId": "d-1"}, set={"state": "maintenance"})
+    ... # doctest: +ELLIPSIS
+    Update(table='devices', key={'deviceId': 'd-1'}, set={'state': 'maintenance'}, ...)
+    """
+
+    table: str
+    key: Mapping[str, Any]
+    set: Mapping[str, Any] | None = None
+    remove: Sequence[str] = ()
+    update_expression: str | None = None
+    condition: ConditionBase | str | None = None
+    names: Mapping[str, str] | None = None
+    values: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        simple = bool(self.set) or bool(self.remove)
+        if simple == (self.update_expression is not None):
+            raise ValueError("an Update takes set/remove or an update_expression (one of them)")
+        if isinstance(self.remove, str):
+            raise TypeError("remove takes a sequence of attribute names, not one string")
+
+
+@dataclass(frozen=True)
+class FailedUpdate:
+    """One update that was not applied, and why.
+
+    ``code`` is DynamoDB's (``ConditionalCheckFailedException``, ``ValidationException``,
+    ``ResourceNotFoundException``, ...) or the layer's: ``InvalidUpdate`` (refused before
+    sending), ``ItemNotFound`` (no item at the key and ``create_missing`` was off),
+    ``RetriesExhausted`` (still throttled after the retry budget), ``DeadlineExceeded``
+    (not sent before the deadline). ``old_item`` is the item as it stood when a condition
+    failed, when it was asked for.
+    """
+
+    table: str
+    key: dict[str, Any]
+    code: str
+    message: str
+    old_item: dict[str, Any] | None = None
+
+
+@dataclass
+class UpdateResult:
+    """What :meth:`BatchClient.update_items` did.
+
+    Attributes
+    ----------
+    updated:
+        Updates DynamoDB applied.
+    failed:
+        One :class:`FailedUpdate` per update not applied, with its table, key and reason.
+    requests:
+        UpdateItem requests sent, retries included.
+    throttles:
+        Requests DynamoDB throttled (each retried with backoff while the budget lasted).
+    consumed_capacity:
+        Table to capacity consumed, when it was asked for.
+    """
+
+    updated: int = 0
+    failed: list[FailedUpdate] = field(default_factory=list)
+    requests: int = 0
+    throttles: int = 0
+    consumed_capacity: dict[str, Capacity] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """True when every update was applied."""
+        return not self.failed
