@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from dynabatch import BatchClient, Update
+
 from fleetcli.common import OK, PARTIAL, USAGE, error_fields, wants_json
 from fleetcli.env import CountingMetrics, apply_connection, batch_client
 
@@ -148,7 +150,7 @@ def _keys(job: UpdateJob, outcome: UpdateOutcome) -> Iterator[list[dict[str, Any
         yield chunk
 
 
-def run_update(job: UpdateJob, batch: Any, metrics: CountingMetrics) -> UpdateOutcome:
+def run_update(job: UpdateJob, batch: BatchClient) -> UpdateOutcome:
     """Update every key of ``job.path``; see the module docstring.
 
     Raises
@@ -156,8 +158,6 @@ def run_update(job: UpdateJob, batch: Any, metrics: CountingMetrics) -> UpdateOu
     InputError
         A key that is missing or of the wrong type (keys before it are updated).
     """
-    from dynabatch import Update  # type: ignore[attr-defined,unused-ignore]  # lands with update_items
-
     outcome = UpdateOutcome()
     started = time.perf_counter()
     condition = job.condition or {}
@@ -240,7 +240,7 @@ def update(args: argparse.Namespace) -> int:
             args.progress,
         )
         try:
-            outcome = run_update(job, batch, metrics)
+            outcome = run_update(job, batch)
         except InputError as error:
             problem = error_fields(
                 f"{error} (keys before it are updated; fix it and run again: it is idempotent)",
