@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import decimal
 import json
+import json.decoder
+import json.scanner
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,17 +83,54 @@ def _parse(path: str, document: dict[str, Any]) -> _Parsed:
     parsed = _Parsed()
     for table, requests in document.items():
         where = f"table {table!r}"
+        route: list[str | int] = [table]
         try:
             if isinstance(requests, list):
                 for index, request in enumerate(requests):
+                    route = [table, index]
                     parsed.writes.append(_write_op(table, request, f"{where} request {index}"))
             elif isinstance(requests, dict) and "Keys" in requests:
                 parsed.gets[table] = _get_request(requests, where)
             else:
                 raise ValueProblem(f"{where}: expected a list of write requests or {{'Keys'}}")
         except ValueProblem as problem:
-            raise InputError(path, None, str(problem)) from None
+            raise InputError(path, line_of(path, route), str(problem)) from None
     return parsed
+
+
+def line_of(path: str, route: list[str | int]) -> int | None:
+    """The line where the JSON value at ``route`` (table, index...) starts in ``path``.
+
+    Only called on an error: the file is parsed again with json's pure-Python scanner,
+    whose object parser can be wrapped to remember where each object starts.
+    """
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    if path == "-":
+        return None
+    starts: dict[int, int] = {}
+    parse = json.decoder.JSONObject  # type: ignore[attr-defined]
+
+    def remember(s_and_end: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
+        value, end = parse(s_and_end, *args, **kwargs)
+        starts[id(value)] = s_and_end[1] - 1
+        return value, end
+
+    decoder = json.JSONDecoder()
+    decoder.parse_object = remember  # type: ignore[attr-defined]
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)  # type: ignore[attr-defined]
+    try:
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+        node: Any = decoder.decode(text)
+        if isinstance(node, dict) and set(node) == {"RequestItems"}:
+            node = node["RequestItems"]
+        for step in route:
+            node = node[step]
+    except (OSError, ValueError, LookupError, TypeError):
+        return None
+    start = starts.get(id(node))
+    return None if start is None else text.count("\n", 0, start) + 1
 
 
 def _write_op(table: str, request: Any, where: str) -> Put | Delete:
@@ -205,15 +244,17 @@ def _check(path: str, parsed: _Parsed, batch: BatchClient) -> None:
             else:
                 _check_key(op.key, table, where)
         except ItemProblem as problem:
-            raise InputError(path, None, f"{where}: {problem}", problem.attribute) from None
+            line = line_of(path, [op.table, index])
+            raise InputError(path, line, f"{where}: {problem}", problem.attribute) from None
     for name, get in parsed.gets.items():
         table = info(name)
         for index, key in enumerate(get["keys"]):
             try:
                 _check_key(key, table, f"table {name!r} key {index}")
             except ItemProblem as problem:
+                line = line_of(path, [name, "Keys", index])
                 raise InputError(
-                    path, None, f"table {name!r} key {index}: {problem}", problem.attribute
+                    path, line, f"table {name!r} key {index}: {problem}", problem.attribute
                 ) from None
 
 

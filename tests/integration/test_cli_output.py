@@ -203,12 +203,13 @@ def test_apply_with_a_bad_item_is_one_line_exit_2_and_sends_nothing(
     table = fleet_tables.names["devices"]
     good = {"PutRequest": {"Item": {"deviceId": {"S": "good"}}}}
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps({table: [good, request_]}))
+    path.write_text(json.dumps({table: [good, request_]}, indent=1))
+    line = 1 + path.read_text().splitlines().index("  {", 10)  # the second request's "{"
 
     result = fleet_tables.fleet("apply", str(path))
 
     assert result.returncode == 2
-    assert result.stderr.startswith(f"fleet: {path}: table '{table}' request 1: ")
+    assert result.stderr.startswith(f"fleet: {path}:{line}: table '{table}' request 1: ")
     assert problem in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert fleet_tables.items("devices") == []
