@@ -9,7 +9,12 @@ PYTHON ?= $(shell for p in python3 python3.14 python3.13 python3.12 python3.11; 
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# jsii (the CDK's Node.js bridge) prints a banner for every Node process it starts, one per
+# test worker and synth: DEPRECATED covers a Node release near its end of life, END_OF_LIFE
+# (a list of major versions) one past it, as Node 20 is since 2026-10-30. Node 22 and 24
+# need neither; see docs/deploy.md.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install test lint unit run synth bench clean

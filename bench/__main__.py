@@ -5,7 +5,8 @@
     python -m bench --only read50,sweep
 
 Workloads for ``--only``: read50 read100 read1000 write1000 write10000 (the side-by-side
-table), cpu (CPU per item without the network), sweep, coldstart.
+table), cpu (CPU per item without the network), breakdown (one item's CPU part by
+part), sweep, coldstart.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from typing import Any
 from .workloads import WORKLOADS
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = (*WORKLOADS, "cpu", "sweep", "coldstart")
-METHOD_ORDER = ["one-call", "boto3", "threadpool10", "pynamodb", "dynabatch"]
+SECTIONS = (*WORKLOADS, "cpu", "breakdown", "sweep", "coldstart")
+METHOD_ORDER = ["one-call", "boto3", "threadpool", "pynamodb", "aiodynamo", "dynabatch"]
+#: The CPU table adds dynabatch's lean codec+wire pieces alone: the integration's target.
+CPU_METHODS = [*METHOD_ORDER, "lean"]
 
 
 def _machine() -> dict[str, Any]:
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(name, None)
 
     from . import report
+    from .breakdown import measure_breakdown
     from .coldstart import measure_cold_starts
     from .cpuprobe import measure_cpu
     from .runner import run_plan
@@ -130,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     cpu_rows: list[dict[str, Any]] = []
     if run("cpu"):
         cpu_workloads = ["read50", "read1000", "write1000", "write10000"]
-        cpu_rows = measure_cpu(METHOD_ORDER, cpu_workloads, plan.repeats, log=print)
+        cpu_rows = measure_cpu(CPU_METHODS, cpu_workloads, plan.repeats, log=print)
+    breakdown_rows: list[dict[str, Any]] = []
+    if run("breakdown"):
+        breakdown_rows = measure_breakdown(log=print)
     sweep_rows: list[dict[str, Any]] = []
     if run("sweep"):
         sweep_rows = measure_sweeps([1_000, 10_000, 100_000], ["keys", "sweeper"], log=print)
@@ -141,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     machine["mode"] = "full" if args.full else "quick"
     machine["only"] = args.only
     verdicts = check_targets(figures, cpu_rows, sweep_rows, cold)
-    text = report.full_report(machine, figures, cpu_rows, sweep_rows, cold, verdicts)
+    text = report.full_report(
+        machine, figures, cpu_rows, sweep_rows, cold, verdicts, breakdown_rows
+    )
     print()
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -154,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "machine": machine,
             "cpu": cpu_rows,
+            "breakdown": breakdown_rows,
             "sweep": sweep_rows,
             "coldstart": cold,
             "targets": verdicts,

@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSResponse
 
 from .methods import build_methods
 from .responder import TARGET_PREFIX, FakeDynamo
-from .workloads import DEVICE_TABLE, WORKLOADS, device, device_key
+from .workloads import DEVICE_TABLE, WORKLOADS, Workload, device, device_key
 
 __all__ = ["StubTransport", "measure_cpu"]
 
@@ -66,7 +66,10 @@ class StubTransport:
 
 
 def measure_cpu(
-    methods: Sequence[str], workloads: Sequence[str], repeats: int = 3, log: Any = print
+    methods: Sequence[str],
+    workloads: Sequence[str | Workload],
+    repeats: int = 3,
+    log: Any = print,
 ) -> list[dict[str, Any]]:
     """Median client CPU µs per item of each method and workload, transport excluded."""
     built = build_methods(UNREACHABLE, methods)
@@ -76,12 +79,12 @@ def measure_cpu(
         for method in built.values():
             if hasattr(method, "model"):
                 method.model(DEVICE_TABLE)
-            for client in method.clients():
-                transport.install(client)
+            method.use_transport(transport)
             method.read(DEVICE_TABLE, [device_key(i) for i in range(20)])  # warm
             method.write(DEVICE_TABLE, [device(i) for i in range(50)])
-        for workload_name in workloads:
-            workload = WORKLOADS[workload_name]
+        for wanted in workloads:
+            workload = WORKLOADS[wanted] if isinstance(wanted, str) else wanted
+            workload_name = workload.name
             if workload.kind == "read":
                 data: list[Any] = [device_key(i) for i in range(workload.n)]
             else:

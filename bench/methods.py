@@ -14,11 +14,10 @@ from typing import Any
 import boto3
 import dynabatch
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 
 from .workloads import DEVICE_TABLE, WRITE_TABLE
 
-__all__ = ["METHODS", "Method", "build_methods"]
+__all__ = ["METHODS", "Method", "build_methods", "chunks"]
 
 Item = dict[str, Any]
 Key = Mapping[str, Any]
@@ -47,8 +46,13 @@ class Method:
         """The botocore clients this method sends through (for the CPU probe's transport)."""
         raise NotImplementedError
 
+    def use_transport(self, transport: Any) -> None:
+        """Send through the CPU probe's in-process transport instead of HTTP."""
+        for client in self.clients():
+            transport.install(client)
 
-def _chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
+
+def chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 
@@ -86,7 +90,7 @@ class Boto3Batch(Method):
 
     def read(self, table: str, keys: Sequence[Key]) -> int:
         found = 0
-        for chunk in _chunks(keys, GET_CHUNK):
+        for chunk in chunks(keys, GET_CHUNK):
             request: dict[str, Any] = {table: {"Keys": list(chunk)}}
             # boto3 has no batch-get helper: this is the loop its documentation shows.
             while request:
@@ -101,17 +105,18 @@ class Boto3Batch(Method):
                 writer.put_item(Item=item)
 
 
-class ThreadPool10(Method):
-    """A hand-rolled ThreadPoolExecutor(10) over client batch calls, as blog posts show."""
+class ThreadPool(Method):
+    """A hand-rolled ThreadPoolExecutor over client batch calls, as blog posts show.
 
-    name = "ThreadPoolExecutor(10)"
-    concurrency = 10
+    Run as fairly as dynabatch: as many threads and pooled connections as dynabatch's
+    concurrency, and the same client (``make_client``: parameter validation off).
+    """
+
+    name = f"ThreadPoolExecutor({dynabatch.DEFAULT_CONCURRENCY})"
+    concurrency = dynabatch.DEFAULT_CONCURRENCY
 
     def __init__(self, endpoint: str) -> None:
-        config = Config(max_pool_connections=self.concurrency)
-        self.client = boto3.session.Session().client(
-            "dynamodb", endpoint_url=endpoint, config=config
-        )
+        self.client = dynabatch.make_client(self.concurrency, endpoint_url=endpoint)
         self.pool = ThreadPoolExecutor(self.concurrency)
         self.serialize = TypeSerializer().serialize
         self.deserialize = TypeDeserializer().deserialize
@@ -140,11 +145,11 @@ class ThreadPool10(Method):
             pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
 
     def read(self, table: str, keys: Sequence[Key]) -> int:
-        futures = [self.pool.submit(self._get, table, c) for c in _chunks(keys, GET_CHUNK)]
+        futures = [self.pool.submit(self._get, table, c) for c in chunks(keys, GET_CHUNK)]
         return sum(len(f.result()) for f in futures)
 
     def write(self, table: str, items: Sequence[Item]) -> None:
-        futures = [self.pool.submit(self._put, table, c) for c in _chunks(items, WRITE_CHUNK)]
+        futures = [self.pool.submit(self._put, table, c) for c in chunks(items, WRITE_CHUNK)]
         for future in futures:
             future.result()
 
@@ -232,12 +237,26 @@ class Dynabatch(Method):
         self.batch.close()
 
 
+def _aiodynamo(endpoint: str) -> Method:
+    from .aio import AioDynamo  # httpx and aiodynamo only when asked for
+
+    return AioDynamo(endpoint)
+
+
+def _lean(endpoint: str) -> Method:
+    from .lean import Lean
+
+    return Lean(endpoint)
+
+
 METHODS: dict[str, Callable[[str], Method]] = {
     "one-call": OneCall,
     "boto3": Boto3Batch,
-    "threadpool10": ThreadPool10,
+    "threadpool": ThreadPool,
     "pynamodb": PynamoDB,
     "dynabatch": Dynabatch,
+    "aiodynamo": _aiodynamo,
+    "lean": _lean,  # the CPU table only: dynabatch's codec and wire pieces, one thread
 }
 
 

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dynabatch import DEFAULT_CONCURRENCY
+
 from .methods import METHODS
 from .runner import Figure
 
@@ -16,9 +18,11 @@ __all__ = ["markdown_table", "write_json", "plot", "peer_ratio", "full_report"]
 LABELS = {
     "one-call": "one call per item",
     "boto3": "boto3 batch_writer / batch_get_item",
-    "threadpool10": "ThreadPoolExecutor(10)",
+    "threadpool": f"ThreadPoolExecutor({DEFAULT_CONCURRENCY})",
     "pynamodb": "PynamoDB",
+    "aiodynamo": "aiodynamo (asyncio)",
     "dynabatch": "**dynabatch**",
+    "lean": "dynabatch lean codec+wire (pieces alone)",
 }
 
 
@@ -168,6 +172,7 @@ def full_report(
     sweep_rows: Sequence[dict[str, Any]],
     cold: dict[str, Any] | None,
     verdicts: Sequence[dict[str, Any]],
+    breakdown_rows: Sequence[dict[str, Any]] = (),
 ) -> str:
     """The whole run as markdown: machine, side-by-side table, CPU, sweep, cold start, targets."""
     only = f", only {','.join(machine['only'])}" if machine["only"] else ""
@@ -190,9 +195,18 @@ def full_report(
     if cpu_rows:
         parts += [
             "## Client CPU per item, network taken out\n",
-            "botocore's HTTP session replaced by an in-process transport (its own CPU "
-            "subtracted): serialising, signing, parsing, packing and threads only.\n",
+            "Each client's HTTP replaced by an in-process transport (its own CPU "
+            "subtracted): serialising, signing, parsing, packing and threads only. The "
+            "lean row is dynabatch's codec and wire pieces alone, on one thread.\n",
             _cpu_table(cpu_rows),
+        ]
+    if breakdown_rows:
+        from .breakdown import breakdown_table
+
+        parts += [
+            "## One item's CPU, part by part\n",
+            "Thread CPU µs per item of each part, timed on its own (see bench/breakdown.py).\n",
+            breakdown_table(list(breakdown_rows)),
         ]
     if sweep_rows:
         parts += [

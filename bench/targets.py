@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from dynabatch import DEFAULT_CONCURRENCY
+
 from .runner import Figure
 
 __all__ = ["check_targets"]
@@ -44,11 +46,11 @@ def _device_list(figures: Sequence[Figure], mode: str) -> dict[str, Any]:
 def _bulk_write(figures: Sequence[Figure]) -> dict[str, Any]:
     name = (
         "10,000 writes at L=20 (client-bound): >= 8x batch_writer, <= 1.5x floor, "
-        "ahead of ThreadPoolExecutor(10)"
+        f"ahead of ThreadPoolExecutor({DEFAULT_CONCURRENCY})"
     )
     ours = _find(figures, "client-bound", 20, "write10000", "dynabatch")
     writer = _find(figures, "client-bound", 20, "write10000", "boto3")
-    pool = _find(figures, "client-bound", 20, "write10000", "threadpool10")
+    pool = _find(figures, "client-bound", 20, "write10000", "threadpool")
     if ours is None or writer is None or pool is None:
         return _verdict(name, None, "")
     speedup = writer.seconds / ours.seconds
@@ -59,7 +61,7 @@ def _bulk_write(figures: Sequence[Figure]) -> dict[str, Any]:
         speedup >= 8 and to_floor <= 1.5 and ahead > 1,
         f"{speedup:.1f}x faster than batch_writer; {to_floor:.2f}x the floor "
         f"({ours.seconds * 1000:.0f} ms vs {ours.floor * 1000:.0f} ms); "
-        f"{ahead:.2f}x faster than ThreadPoolExecutor(10)",
+        f"{ahead:.2f}x faster than ThreadPoolExecutor({DEFAULT_CONCURRENCY})",
     )
 
 

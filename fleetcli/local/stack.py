@@ -1,8 +1,9 @@
 """``fleet run``: the whole system on one machine.
 
 moto's server as the DynamoDB endpoint (or any endpoint given), the four tables from
-``fleet.tables`` (the stack's own definitions, TTL included), demo data, the embedded
-cache, the HTTP API in front of the same handlers Lambda runs, and the two schedules.
+``fleet.tables`` (the stack's own definitions, TTL included), demo data (or the data a
+``--state-dir`` kept), the embedded cache, the HTTP API in front of the same handlers
+Lambda runs, and the two schedules.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from fleet.tables import ALL_TABLES
 import infra.constants as stack_constants
 from fleetcli.env import is_local, set_table_variables, table_name, use_dummy_credentials
 
+from .apidocs import DOCS_HTML
 from .demo import demo_data
-from .httpapi import LocalApi, Route
-from .invoke import LocalFunction, local_function, scheduled_event
+from .embedded import start_moto
+from .httpapi import GATEWAY_TIMEOUT, LOOPBACK_HOSTS, SOCKET_TIMEOUT, LocalApi, Route
+from .invoke import DEFAULT_CONCURRENCY, WATCHER, LocalFunction, local_function, scheduled_event
+from .state import load_tables, save_tables, saved_tables
 
 __all__ = ["StackOptions", "LocalStack", "StackError", "OPENAPI_PATH"]
 
@@ -50,6 +54,15 @@ class StackOptions:
     sweep_every: float = stack_constants.DEFAULT_SWEEPER_RATE_MINUTES * 60.0
     warm_every: float = stack_constants.DEFAULT_WARMER_RATE_MINUTES * 60.0
     verbose: bool = False
+    #: Bind a non-loopback ``host``: an explicit opt-in (``--allow-remote``).
+    allow_remote: bool = False
+    #: Honour X-Dev-User when the tables are not on this machine.
+    dev_identity_remote: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+    api_timeout: float = GATEWAY_TIMEOUT
+    idle_timeout: float = SOCKET_TIMEOUT
+    reload: bool = True
+    state_dir: Path | None = None
 
 
 class Schedule(threading.Thread):
@@ -113,6 +126,9 @@ class LocalStack:
         self.api: LocalApi | None = None
         self._threads: list[threading.Thread] = []
         self._schedules: list[Schedule] = []
+        #: What was restored from ``--state-dir`` (table -> items), if anything.
+        self.restored: dict[str, int] = {}
+        self.saved: dict[str, int] = {}
 
     # -- start ----------------------------------------------------------------------
 
@@ -122,9 +138,10 @@ class LocalStack:
             self._start_dynamodb()
             region = self._configure_environment()
             created = self._create_tables()
+            self._restore_state()
             load_demo = self.options.demo_data
             if load_demo is None:
-                load_demo = is_local(self.endpoint)
+                load_demo = is_local(self.endpoint) and not self.restored
             if load_demo:
                 self._load_demo_data()
             self._start_api(region)
@@ -138,17 +155,35 @@ class LocalStack:
         if self.options.dynamodb_endpoint:
             self.endpoint = self.options.dynamodb_endpoint
             return
-        from moto.server import ThreadedMotoServer  # only the embedded endpoint needs moto
-
         _check_free("127.0.0.1", self.options.dynamodb_port)
-        # werkzeug logs every request at INFO; one line per DynamoDB call is noise here.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self.moto = ThreadedMotoServer(
-            ip_address="127.0.0.1", port=self.options.dynamodb_port, verbose=False
-        )
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self.moto, self.endpoint = start_moto(self.options.dynamodb_port)
+
+    @property
+    def local_tables(self) -> bool:
+        """True when the tables are on this machine (moto, DynamoDB Local)."""
+        return is_local(self.endpoint)
+
+    def _table_names(self) -> list[str]:
+        return [table_name(t.logical_name) for t in ALL_TABLES]
+
+    def _restore_state(self) -> None:
+        state = self.options.state_dir
+        if state is None or not saved_tables(state):
+            return
+        if not self.local_tables:
+            raise StackError("--state-dir restores into local tables only, not a real account")
+        keys = {table_name(t.logical_name): t.key_names() for t in ALL_TABLES}
+        with BatchClient(key_schemas=keys) as batch:
+            self.restored = load_tables(batch, state, self._table_names())
+
+    def save_state(self) -> dict[str, int]:
+        """Write the tables to ``--state-dir`` (if given and local); items per table."""
+        state = self.options.state_dir
+        if state is None or not self.endpoint or not self.local_tables:
+            return {}
+        client = boto3.session.Session().client("dynamodb")
+        self.saved = save_tables(client, state, self._table_names())
+        return self.saved
 
     def _configure_environment(self) -> str:
         env = os.environ
@@ -210,21 +245,34 @@ class LocalStack:
             for logical, items in demo_data().items():
                 batch.put_items(table_name(logical), items)
 
+    def function(self, name: str, region: str) -> LocalFunction:
+        """A function with this stack's concurrency and code reloading."""
+        watcher = WATCHER if self.options.reload else None
+        return local_function(name, region, self.options.concurrency, watcher)
+
     def _start_api(self, region: str) -> None:
         routes = [
-            Route("GET", stack_constants.LIST_DEVICES_ROUTE, local_function("loader", region)),
-            Route("POST", stack_constants.TRANSFER_ROUTE, local_function("transfer", region)),
+            Route("GET", stack_constants.LIST_DEVICES_ROUTE, self.function("loader", region)),
+            Route("POST", stack_constants.TRANSFER_ROUTE, self.function("transfer", region)),
         ]
         # Import now, so a broken handler fails the start; under redirect_stdout so the
         # functions' loggers write to stderr and stdout keeps only what to paste.
         with contextlib.redirect_stdout(sys.stderr):
             for route in routes:
                 _ = route.function.handler
+        if self.options.reload:
+            WATCHER.check()  # the baseline the next changes are compared with
+        host = self.options.host
+        extra_hosts = frozenset() if host in LOOPBACK_HOSTS else frozenset({host})
         self.api = LocalApi(
-            (self.options.host, self.options.port),
+            (host, self.options.port),
             routes,
             os.environ["CALLER_CLAIM"],
-            extra={"/openapi.json": self._openapi},
+            extra={"/openapi.json": self._openapi, "/docs": self._docs},
+            dev_identity=self.local_tables or self.options.dev_identity_remote,
+            hosts=extra_hosts,
+            gateway_timeout=self.options.api_timeout,
+            socket_timeout=self.options.idle_timeout,
         )
         thread = threading.Thread(target=self.api.serve_forever, name="http-api", daemon=True)
         thread.start()
@@ -236,32 +284,41 @@ class LocalStack:
             document["servers"] = [{"url": self.api.url, "description": "local stack"}]
         return 200, "application/json", json.dumps(document, indent=2).encode()
 
+    def _docs(self) -> tuple[int, str, bytes]:
+        return 200, "text/html; charset=utf-8", DOCS_HTML.encode()
+
     def _start_schedules(self, region: str) -> None:
         for name, every in (
             ("sweeper", self.options.sweep_every),
             ("warmer", self.options.warm_every),
         ):
             if every > 0:
-                schedule = Schedule(local_function(name, region), every, region)
+                schedule = Schedule(self.function(name, region), every, region)
                 schedule.start()
                 self._schedules.append(schedule)
 
     # -- stop -----------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop the schedules, the HTTP API and the embedded DynamoDB; idempotent."""
+        """Stop the schedules and the HTTP API, save the state (``--state-dir``), stop the
+        embedded DynamoDB; idempotent.
+
+        Nothing waits long for a function still running: its thread is a daemon, and
+        ``fleet run`` ends the process right after this, so none outlives the stop.
+        """
         for schedule in self._schedules:
             schedule.stopping.set()
-        for schedule in self._schedules:
-            schedule.join(timeout=30)
-        self._schedules.clear()
         if self.api is not None:
             self.api.shutdown()
             self.api.server_close()
             self.api = None
-        for thread in self._threads:
-            thread.join(timeout=10)
+        for thread in [*self._schedules, *self._threads]:
+            thread.join(timeout=2)
+        self._schedules.clear()
         self._threads.clear()
-        if self.moto is not None:
-            self.moto.stop()
-            self.moto = None
+        try:
+            self.save_state()
+        finally:
+            if self.moto is not None:
+                self.moto.stop()
+                self.moto = None

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
+from bench.breakdown import PARTS, breakdown_table, measure_breakdown
+from bench.cpuprobe import measure_cpu
 from bench.methods import build_methods
 from bench.report import markdown_table
 from bench.runner import Plan, run_plan
@@ -56,7 +58,7 @@ def test_responder_counts_every_request_and_stores_every_item_sent(responder: En
 
 def test_unprocessed_items_on_demand_are_retried_until_stored() -> None:
     with Endpoint("client-bound", 0, unprocessed_every=7) as endpoint:
-        methods = build_methods(endpoint.url, ["dynabatch", "threadpool10"])
+        methods = build_methods(endpoint.url, ["dynabatch", "threadpool", "aiodynamo", "lean"])
         for name, method in methods.items():
             endpoint.reset()
             method.write(DEVICE_TABLE, [device(i) for i in range(100)])
@@ -95,7 +97,7 @@ def test_a_tiny_plan_measures_every_method_side_by_side() -> None:
         modes=["client-bound"],
         latencies={"client-bound": [0]},
         workloads={"client-bound": [Workload("write30", "write", 30)]},
-        methods=["one-call", "boto3", "threadpool10", "pynamodb", "dynabatch"],
+        methods=["one-call", "boto3", "threadpool", "pynamodb", "aiodynamo", "dynabatch"],
         repeats=3,
     )
     figures = run_plan(plan, log=lambda _: None)
@@ -103,8 +105,9 @@ def test_a_tiny_plan_measures_every_method_side_by_side() -> None:
     assert {f.method: f.requests for f in figures} == {
         "one-call": 30,
         "boto3": 2,
-        "threadpool10": 2,
+        "threadpool": 2,
         "pynamodb": 2,
+        "aiodynamo": 2,
         "dynabatch": 2,
     }
     assert "dynabatch" in markdown_table(figures)
@@ -117,3 +120,43 @@ def test_sweep_deletes_every_expired_session_in_its_own_process() -> None:
         ("sweeper", 300, 300),
     ]
     assert all(r["peak_bytes"] > 0 for r in rows)
+
+
+def test_unprocessed_keys_are_read_again_by_the_async_and_lean_peers() -> None:
+    with Endpoint("client-bound", 0, unprocessed_every=7) as endpoint:
+        methods = build_methods(endpoint.url, ["aiodynamo", "lean"])
+        for name, method in methods.items():
+            endpoint.reset()
+            assert method.read(DEVICE_TABLE, [device_key(i) for i in range(150)]) == 150, name
+            stats = endpoint.stats()
+            assert stats["unprocessed"] > 0
+            assert stats["requests"]["BatchGetItem"] > 2, name  # ceil(150 / 100) and the rest
+            method.close()
+
+
+def test_cpu_probe_runs_every_method_without_the_network() -> None:
+    methods = ["threadpool", "aiodynamo", "dynabatch", "lean"]
+    workloads = [Workload("read120", "read", 120), Workload("write60", "write", 60)]
+    rows = measure_cpu(methods, workloads, repeats=1, log=lambda _: None)
+    requests = {(r["method"], r["workload"]): r["requests"] for r in rows}
+    # Every method's requests reached the in-process endpoint: none went to the network.
+    assert requests == {
+        **{(m, "read120"): 2 for m in methods},
+        **{(m, "write60"): 3 for m in methods},
+    }
+    assert all(r["cpu_us_per_item"] > 0 for r in rows)
+
+
+def test_breakdown_times_every_part_of_both_paths_for_a_written_and_a_read_item() -> None:
+    rows = measure_breakdown(log=lambda _: None, calls=2, layer_items=100)
+    assert [(r["kind"], r["path"]) for r in rows] == [
+        ("write", "botocore"),
+        ("write", "lean codec+wire"),
+        ("read", "botocore"),
+        ("read", "lean codec+wire"),
+    ]
+    for row in rows:
+        for part in PARTS:
+            if not (row["path"] != "botocore" and part == "layer"):
+                assert row[part] == row[part], (row, part)  # measured, not NaN
+    assert "| one written (25 a request) | botocore |" in breakdown_table(rows)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 ME = {"X-Dev-User": "user-0001"}
 OPENAPI = Path(__file__).resolve().parents[2] / "infra" / "openapi.json"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -65,23 +69,92 @@ def test_the_banner_gives_curl_commands_with_the_development_identity(stack: Sta
     text = stack.out.read_text()
     assert f"curl -i -H 'X-Dev-User: user-0001' '{stack.api}/users/user-0001/devices" in text
     assert "DEVELOPMENT identity" in text
-    assert (
-        f"aws dynamodb scan --table-name devices --max-items 5 --endpoint-url {stack.dynamodb}"
-        in text
+    assert "no AWS account" in text
+    assert f"export devices devices.jsonl --endpoint-url {stack.dynamodb}" in text
+
+
+def pasted(command: str, home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` run by a shell as a user pastes it: a bare environment (PATH only, a
+    HOME without ~/.aws), so nothing may rely on an activated venv or AWS settings."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
+    return subprocess.run(  # noqa: S603 - the printed command, as a user pastes it
+        ["/bin/bash", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+        cwd=cwd,
     )
 
 
-def test_the_printed_curl_commands_answer_200_as_pasted(stack: Stack) -> None:
-    banner = stack.out.read_text().replace("\\\n", " ")
-    commands = [line.strip() for line in banner.splitlines() if line.strip().startswith("curl ")]
-    assert len(commands) == 2
-    for command in commands:
-        shown = subprocess.run(  # noqa: S603 - the banner's own command, as a user pastes it
-            ["/bin/bash", "-c", command], capture_output=True, text=True, timeout=30, check=False
-        )
+def banner_commands(stack: Stack) -> list[str]:
+    lines = stack.out.read_text().splitlines()
+    return [
+        line.strip()
+        for line in lines
+        if line.startswith("  ") and line.strip().startswith(("curl ", "AWS_", "/", "'/"))
+    ]
+
+
+def test_every_printed_command_works_as_pasted(stack: Stack, tmp_path: Path) -> None:
+    commands = banner_commands(stack)
+    # The AWS CLI line is printed only where the AWS CLI is installed (pasted, it works).
+    has_aws = shutil.which("aws") is not None
+    assert len(commands) == (5 if has_aws else 4), commands
+    assert any(" aws dynamodb scan " in c for c in commands) == has_aws
+    curl_list, curl_transfer = commands[:2]
+    python, export = commands[-2:]
+    for command in (curl_list, curl_transfer):
+        shown = pasted(command, tmp_path, tmp_path)
         assert shown.returncode == 0, shown.stderr
         assert shown.stdout.startswith("HTTP/1.1 200"), shown.stdout
         assert "X-Dev-Identity: development" in shown.stdout
+    # The same transfer again (as the README's sample is): the same answer, not a 409.
+    again = pasted(curl_transfer, tmp_path, tmp_path)
+    assert again.stdout.startswith("HTTP/1.1 200"), again.stdout
+    if has_aws:
+        scanned = pasted(commands[2], tmp_path, tmp_path)
+        assert scanned.returncode == 0, scanned.stderr
+        assert len(json.loads(scanned.stdout)["Items"]) == 5
+    listed = pasted(python, tmp_path, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "'devices'" in listed.stdout and "'idempotency'" in listed.stdout
+    exported = pasted(export, tmp_path, tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    rows = (tmp_path / "devices.jsonl").read_text().splitlines()
+    assert len(rows) >= 300
+
+
+def readme_commands() -> list[str]:
+    """The second code block of the README's "Run it locally": what to paste."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Run it locally") :]
+    block = section.split("```")[3]
+    joined = block.replace("\\\n", " ")
+    return [line.strip() for line in joined.splitlines() if line.strip()]
+
+
+def test_the_readme_sample_works_as_pasted_after_the_banners(stack: Stack, tmp_path: Path) -> None:
+    commands = readme_commands()
+    assert any("Idempotency-Key: demo-transfer-1" in c for c in commands)
+    port = stack.api.rsplit(":", 1)[1]
+    ddb_port = stack.dynamodb.rsplit(":", 1)[1]
+    bin_dir = f"{Path(sys.executable).parent}/"
+    for command in commands:
+        local = (
+            command.replace("127.0.0.1:3000", f"127.0.0.1:{port}")
+            .replace("127.0.0.1:8000", f"127.0.0.1:{ddb_port}")
+            .replace(".venv/bin/", bin_dir)
+        )
+        shown = pasted(local, tmp_path, tmp_path)
+        if " aws " in local and shutil.which("aws") is None:
+            # The README's AWS CLI sample needs the AWS CLI: the only failure allowed.
+            assert shown.returncode == 127 and "aws: command not found" in shown.stderr
+            continue
+        assert shown.returncode == 0, (local, shown.stderr)
+        if local.startswith("curl"):
+            assert shown.stdout.startswith("HTTP/1.1 200"), (local, shown.stdout)
 
 
 def test_demo_user_lists_all_fifty_devices_page_by_page(stack: Stack) -> None:
@@ -242,13 +315,14 @@ def expired_sessions(stack: Stack) -> tuple[int, int]:
 def test_fleet_sweep_deletes_expired_sessions_only(stack: Stack) -> None:
     expired, live = expired_sessions(stack)
     assert expired == 40 and live == 80
-    swept = run_fleet("sweep", "--endpoint-url", stack.dynamodb)
+    swept = run_fleet("sweep", "--endpoint-url", stack.dynamodb, "--output", "json")
     assert swept.returncode == 0, swept.stderr
     report = json.loads(swept.stdout)
-    assert report["deleted"] == 40
+    assert (report["command"], report["status"], report["exit_code"]) == ("sweep", "ok", 0)
+    assert report["result"]["deleted"] == 40
     assert expired_sessions(stack) == (0, 80)
     again = run_fleet("sweep", "--endpoint-url", stack.dynamodb)
-    assert json.loads(again.stdout)["deleted"] == 0
+    assert again.stdout.startswith("sweep: deleted 0,"), again.stdout
     # The API is unaffected by the sweep.
     assert get_list(stack, "user-0002", {"X-Dev-User": "user-0002"}).status_code == 200
 
@@ -262,10 +336,23 @@ def test_fleet_warm_reports_the_devices_it_cached(stack: Stack) -> None:
         "dev-00002",
         "--endpoint-url",
         stack.dynamodb,
+        "--output",
+        "json",
     )
     assert warmed.returncode == 0, warmed.stderr
     report = json.loads(warmed.stdout)
-    assert report["warmed"] == 2
+    assert report["result"]["warmed"] == 2
+    # memory:// lives in that command's own process: it says the warmed cache is gone.
+    assert "memory:// is this command's own cache" in warmed.stderr
+
+
+def test_fleet_warm_with_conflicting_flags_is_usage_exit_2(stack: Stack) -> None:
+    flags = ("--device-id", "dev-00001", "--user-id", "user-0001")
+    both = run_fleet("warm", *flags, "--endpoint-url", stack.dynamodb)
+    assert both.returncode == 2
+    assert "usage:" in both.stderr
+    assert "not allowed with argument" in both.stderr
+    assert both.stdout == ""
 
 
 def test_the_schedule_sweeps_on_its_own_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
@@ -327,7 +414,7 @@ def raw_request(stack: Stack, request: bytes) -> str:
 def test_a_chunked_body_reaches_the_function(stack: Stack) -> None:
     body = b'{"fromUserId": "user-0001", "toUserId": "user-0001"}'
     request = (
-        b"POST /devices/dev-00003/transfer HTTP/1.1\r\nHost: x\r\nX-Dev-User: user-0001\r\n"
+        b"POST /devices/dev-00003/transfer HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Dev-User: user-0001\r\n"
         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         + f"{len(body):x}\r\n".encode()
         + body
@@ -340,7 +427,7 @@ def test_a_chunked_body_reaches_the_function(stack: Stack) -> None:
 
 def test_a_bad_content_length_is_400_json(stack: Stack) -> None:
     request = (
-        b"POST /devices/dev-00003/transfer HTTP/1.1\r\nHost: x\r\nX-Dev-User: user-0001\r\n"
+        b"POST /devices/dev-00003/transfer HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Dev-User: user-0001\r\n"
         b"Content-Length: lots\r\n\r\n{}"
     )
     answer = raw_request(stack, request)

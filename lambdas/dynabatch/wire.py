@@ -1,0 +1,215 @@
+"""A lean DynamoDB JSON 1.0 transport: the body goes out as given, the response comes back parsed.
+
+botocore's client spends most of a batch request's CPU walking shapes: serialising the
+parameters, then parsing every attribute of the response. With the body already built by
+:mod:`dynabatch.codec`, what is left to do is small: sign, send, check, ``json.loads``.
+:class:`WireClient` does only that, using the botocore client it is given for everything
+else: its credentials (refreshed as botocore refreshes them), region, endpoint (including
+``AWS_ENDPOINT_URL_DYNAMODB``), user agent and connection settings, and its event system,
+so that moto's in-process mock and the tests' ``before-send`` hooks see every request.
+
+It relies on public botocore pieces (``SigV4Auth``, ``AWSRequest``, ``URLLib3Session``,
+the event emitter, its JSON parser for errors, ``client.exceptions``) plus two read-only
+private ones, ``client._get_credentials()`` and the client's user-agent builder;
+``tests/unit/dynabatch/test_wire.py`` has a canary that fails if an upgrade moves them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import zlib
+from typing import TYPE_CHECKING, Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.exceptions import ChecksumError, ClientError, NoCredentialsError
+from botocore.hooks import first_non_none_response
+from botocore.httpsession import URLLib3Session
+from botocore.parsers import create_parser
+
+from .codec import load_body
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = ["WireClient", "error_from_response"]
+
+
+class WireClient:
+    """Send DynamoDB JSON 1.0 bodies the way the given botocore client would.
+
+    Parameters
+    ----------
+    client:
+        A botocore/boto3 DynamoDB client; its settings are read once, its credentials on
+        every call.
+    max_pool_connections:
+        Connections kept alive; at least the client's ``max_pool_connections``. Pass the
+        layer's concurrency so that no request waits for a connection.
+    verify:
+        TLS verification as botocore takes it (``False``, or a CA bundle path); ``None``
+        uses ``REQUESTS_CA_BUNDLE``/``AWS_CA_BUNDLE`` like botocore, else ``True``.
+    http_session:
+        Anything with botocore's ``send(prepared_request) -> AWSResponse``; default a new
+        ``URLLib3Session`` with the client's timeouts, proxies and TCP keep-alive setting.
+
+    Example
+    -------
+    >>> wire = WireClient(make_client(16), max_pool_connections=16)
+    >>> wire.call("BatchGetItem", codec.batch_get_body({"devices": [key_text]}))
+    {'Responses': {'devices': [...]}, 'UnprocessedKeys': {}}
+    """
+
+    def __init__(
+        self,
+        client: DynamoDBClient | Any,
+        *,
+        max_pool_connections: int | None = None,
+        verify: bool | str | None = None,
+        http_session: Any = None,
+    ) -> None:
+        meta = client.meta
+        model = meta.service_model
+        if model.protocol != "json" or model.metadata.get("jsonVersion") != "1.0":
+            raise ValueError(
+                f"WireClient speaks JSON 1.0; {model.service_name} uses {model.protocol}"
+            )
+        self.client = client
+        self._events = meta.events
+        self._service_id = model.service_id.hyphenize()
+        self._operations = frozenset(model.operation_names)
+        self._target_prefix = model.metadata["targetPrefix"] + "."
+        self._content_type = "application/x-amz-json-1.0"
+        self._signing_name = model.signing_name
+        self._region = meta.region_name
+        self._url = meta.endpoint_url.rstrip("/") + "/"
+        self._credentials = client._get_credentials()
+        self._user_agent = client._user_agent_creator.to_string()
+        config = meta.config
+        pool = max(max_pool_connections or 0, config.max_pool_connections)
+        self.max_pool_connections = pool
+        self.http_session = http_session or URLLib3Session(
+            verify=_verify(verify),
+            proxies=config.proxies,
+            timeout=(config.connect_timeout, config.read_timeout),
+            max_pool_connections=pool,
+            socket_options=_socket_options(config.tcp_keepalive),
+            client_cert=config.client_cert,
+            proxies_config=config.proxies_config,
+        )
+
+    def call(self, operation: str, body: str | bytes) -> dict[str, Any]:
+        """Send one request and return its parsed JSON response.
+
+        Parameters
+        ----------
+        operation:
+            The DynamoDB operation as botocore names it, e.g. ``"BatchWriteItem"``.
+        body:
+            The request body, DynamoDB JSON 1.0 (see :mod:`dynabatch.codec`).
+
+        Returns
+        -------
+        dict
+            ``json.loads`` of the response body: items stay DynamoDB JSON with binary as
+            base64 text (:func:`dynabatch.codec.decode_item` takes them as they are).
+
+        Raises
+        ------
+        botocore.exceptions.ClientError
+            For any error response, the same class, ``Error.Code``, ``Error.Message`` and
+            operation name botocore's client raises (throttling included). Nothing is
+            retried here: the layer decides.
+        botocore.exceptions.ChecksumError
+            When the body does not match its ``x-amz-crc32`` header.
+        botocore.exceptions.NoCredentialsError
+            When the client has no credentials.
+        """
+        if operation not in self._operations:
+            raise ValueError(f"unknown DynamoDB operation {operation!r}")
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        request = AWSRequest(
+            method="POST",
+            url=self._url,
+            data=data,
+            headers={
+                "X-Amz-Target": self._target_prefix + operation,
+                "Content-Type": self._content_type,
+                "User-Agent": self._user_agent,
+            },
+        )
+        self._sign(request)
+        prepared = request.prepare()
+        answers = self._events.emit(f"before-send.{self._service_id}.{operation}", request=prepared)
+        response = first_non_none_response(answers)
+        if response is None:
+            response = self.http_session.send(prepared)
+        content = response.content
+        _check_crc32(response.headers, content)
+        if response.status_code >= 300:
+            raise error_from_response(
+                self.client, operation, response.status_code, response.headers, content
+            )
+        return load_body(content)
+
+    def _sign(self, request: AWSRequest) -> None:
+        if self._credentials is None:
+            raise NoCredentialsError()
+        # Per request: refreshing credentials (assumed roles, SSO) renew themselves here.
+        frozen = self._credentials.get_frozen_credentials()
+        SigV4Auth(frozen, self._signing_name, self._region).add_auth(request)
+
+    def close(self) -> None:
+        """Close the kept-alive connections (only those this transport opened)."""
+        close = getattr(self.http_session, "close", None)
+        if close is not None:
+            close()
+
+
+def _check_crc32(headers: Any, content: bytes) -> None:
+    expected = headers.get("x-amz-crc32")
+    if expected is None:
+        return
+    actual = zlib.crc32(content) & 0xFFFFFFFF
+    if actual != int(expected):
+        raise ChecksumError(
+            checksum_type="crc32", expected_checksum=int(expected), actual_checksum=actual
+        )
+
+
+def error_from_response(
+    client: Any, operation: str, status: int, headers: Any, content: bytes
+) -> ClientError:
+    """The ``ClientError`` botocore's client raises for this error response.
+
+    Errors are rare, so they go through botocore's own JSON parser, generic and modeled
+    (``CancellationReasons``, a failed condition's ``Item``), exactly as botocore's endpoint
+    does: same class (``client.exceptions``), ``Error.Code``, ``Error.Message``, members.
+    """
+    model = client.meta.service_model
+    parser = create_parser(model.protocol)
+    response = {"status_code": status, "headers": headers, "body": content, "context": {}}
+    parsed: dict[str, Any] = parser.parse(response, model.operation_model(operation).output_shape)
+    code = parsed.get("Error", {}).get("Code")
+    error_shape = model.shape_for_error_code(code) if code else None
+    if error_shape is not None:
+        parsed.update(parser.parse(response, error_shape))
+    parsed.setdefault("ResponseMetadata", {})["RetryAttempts"] = 0
+    error: ClientError = client.exceptions.from_code(code)(parsed, operation)
+    return error
+
+
+def _verify(verify: bool | str | None) -> bool | str:
+    if verify is not None:
+        return verify
+    bundle = os.environ.get("AWS_CA_BUNDLE") or os.environ.get("REQUESTS_CA_BUNDLE")
+    return bundle or True
+
+
+def _socket_options(tcp_keepalive: bool | None) -> list[tuple[int, int, int]]:
+    # botocore's own choice: no Nagle delay, and keep-alive probes when configured.
+    options = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    if tcp_keepalive:
+        options.append((socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1))
+    return options
