@@ -240,7 +240,7 @@ def _check(path: str, parsed: _Parsed, batch: BatchClient) -> None:
         where = f"table {op.table!r} request {index}"
         try:
             if isinstance(op, Put):
-                check_item(op.item, table.key_names, table.key_types)
+                check_item(op.item, table.key_names, table.key_types, table.physical)
             else:
                 _check_key(op.key, table, where)
         except ItemProblem as problem:
@@ -264,7 +264,7 @@ def _check_key(key: Mapping[str, Any], table: Any, where: str) -> None:
         raise ItemProblem(
             extra[0], f"not a key attribute of the table (its key: {table.key_names})"
         )
-    check_item(key, table.key_names, table.key_types)
+    check_item(key, table.key_names, table.key_types, table.physical)
 
 
 def _read(

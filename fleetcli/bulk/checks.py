@@ -4,6 +4,10 @@ Keys present, of the key's type and not empty; numbers within DynamoDB's range
 (1E-130 to 9.99...E+125, either sign) and 38 significant digits; no NaN or infinity;
 values DynamoDB can store; the whole item within 400 KB. The first problem found is raised
 as :class:`ItemProblem`, naming the attribute.
+
+The batch layer's own per-item check (``dynabatch.check_item``) is used where the layer
+has it, so the command line refuses exactly what the layer would; until then the same
+rules are checked here.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import dynabatch
 from dynabatch import MAX_ITEM_BYTES, item_size, serialize_item
 
 __all__ = ["ItemProblem", "check_item"]
@@ -33,7 +38,10 @@ class ItemProblem(Exception):
 
 
 def check_item(
-    item: Mapping[str, Any], key_names: tuple[str, ...], key_types: Mapping[str, str]
+    item: Mapping[str, Any],
+    key_names: tuple[str, ...],
+    key_types: Mapping[str, str],
+    table: str = "",
 ) -> int:
     """Check ``item`` for ``put``; returns its size in bytes as DynamoDB counts it.
 
@@ -43,6 +51,22 @@ def check_item(
         The first problem found (a missing or empty key, a bad number, a value DynamoDB
         cannot store, a size over 400 KB).
     """
+    _check_keys(item, key_names, key_types)
+    layer_check = getattr(dynabatch, "check_item", None)
+    if layer_check is not None:
+        try:
+            return int(layer_check(table, item, key_names, key_types))
+        except dynabatch.BatchLayerError as error:
+            too_large = isinstance(error, dynabatch.ItemTooLargeError)
+            attribute = getattr(error, "attribute", None)
+            reason = getattr(error, "reason", None) or str(error)
+            raise ItemProblem(attribute, reason, too_large) from None
+    return _check_here(item)
+
+
+def _check_keys(
+    item: Mapping[str, Any], key_names: tuple[str, ...], key_types: Mapping[str, str]
+) -> None:
     for name in key_names:
         if name not in item:
             raise ItemProblem(None, f"missing key attribute {name!r}")
@@ -52,6 +76,9 @@ def check_item(
             raise ItemProblem(name, f"a key attribute of type {kind}, got {_type_name(value)}")
         if kind in ("S", "B") and not value:
             raise ItemProblem(name, "a key attribute cannot be empty")
+
+
+def _check_here(item: Mapping[str, Any]) -> int:
     wire: dict[str, Any] = {}
     for name, value in item.items():
         try:

@@ -155,7 +155,7 @@ def _check(record: Record, job: ImportJob) -> int:
     """The record's item ready to write; its size. Raises ItemProblem."""
     table = job.table
     table.prepare(record.item)
-    return check_item(record.item, table.key_names, table.key_types)
+    return check_item(record.item, table.key_names, table.key_types, table.physical)
 
 
 def _keys_before(job: ImportJob, state: _Checkpoint) -> set[bytes]:

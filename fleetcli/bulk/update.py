@@ -130,7 +130,7 @@ def _keys(job: UpdateJob, outcome: UpdateOutcome) -> Iterator[list[dict[str, Any
             outcome.read += 1
             key = {name: record.item[name] for name in names if name in record.item}
             try:
-                check_item(key, names, job.table.key_types)
+                check_item(key, names, job.table.key_types, job.table.physical)
             except ItemProblem as problem:
                 raise InputError(job.path, record.line, str(problem), problem.attribute) from None
             digest = key_digest(key, names)

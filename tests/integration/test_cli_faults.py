@@ -198,9 +198,9 @@ def test_a_crash_while_a_slice_backs_off_resumes_from_the_watermark(
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("1e200", "number out of range"),
-        ("1.23456789012345678901234567890123456789", "more than 38 significant digits"),
-        ("-1e-200", "number out of range"),
+        ("1e200", "range"),
+        ("1.23456789012345678901234567890123456789", "significant digits"),
+        ("-1e-200", "range"),
     ],
 )
 def test_a_number_dynamodb_cannot_hold_stops_at_its_line_and_the_fix_resumes(
