@@ -69,6 +69,9 @@ class StackConfig:
         default_factory=lambda: {s.name: s.reserved_concurrency for s in c.FUNCTIONS}
     )
     route_throttles: Mapping[str, tuple[int, int]] = field(default_factory=_default_throttles)
+    # Distributed import (infra/bulkimport.py): on by default; a bucket of yours, or one made.
+    bulk_import: bool = True
+    bulk_import_bucket: str | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in c.STAGES:
@@ -200,6 +203,9 @@ class StackConfig:
                 )
                 for name, (rate, burst) in _default_throttles().items()
             },
+            # Unset means on: the distributed import is part of the default deployment.
+            bulk_import=get(c.CTX_BULK_IMPORT) in (None, "") or _as_bool(get, c.CTX_BULK_IMPORT),
+            bulk_import_bucket=get(c.CTX_BULK_IMPORT_BUCKET) or None,
         )
 
 

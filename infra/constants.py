@@ -179,3 +179,23 @@ VPC_CIDR = "10.40.0.0/16"
 
 # --- Logs and alarms -----------------------------------------------------------------------
 ALARM_EVALUATION_MINUTES = 5
+
+# --- Distributed import (infra/bulkimport.py) ----------------------------------------------
+CTX_BULK_IMPORT = "bulkImport"
+#: An existing bucket for imports and results instead of one the stack creates.
+CTX_BULK_IMPORT_BUCKET = "bulkImportBucket"
+#: The tables a distributed import writes; one state machine and one worker each, so each
+#: worker can write exactly one table.
+BULK_IMPORT_TABLES: tuple[str, ...] = ("devices", "users", "sessions")
+#: Objects to import go under ``imports/<table>/``; ResultWriter writes ``results/<table>/``.
+BULK_IMPORT_PREFIX = "imports"
+BULK_RESULTS_PREFIX = "results"
+BULK_WRITER = FunctionSpec(
+    "bulk-writer",
+    "handlers.bulk_writer.handler",
+    memory_mb=1769,  # one full vCPU: the batch layer's client CPU is the worker's limit
+    timeout_seconds=120,  # a 1,000-item batch at a 100-unit share takes 10 s
+    description="One batch of a distributed import: checked items through the batch layer",
+)
+#: A run of 100 M items at 4,000 units/s takes about 7 hours; a day leaves room.
+BULK_IMPORT_TIMEOUT_HOURS = 24

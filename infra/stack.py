@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra import constants as c
 from infra.api import FleetApi
+from infra.bulkimport import BulkImport
 from infra.config import StackConfig
 from infra.functions import FleetFunctions
 from infra.network import FleetNetwork
@@ -32,6 +33,19 @@ class DeviceFleetStack(Stack):
             self, "Functions", config=config, tables=self.tables, network=self.network
         )
         by_name = self.functions.by_name
+        # Distributed import (infra/bulkimport.py); context bulkImport=false leaves it out.
+        self.bulk_import = (
+            BulkImport(
+                self,
+                "BulkImport",
+                config=config,
+                tables=self.tables,
+                functions=self.functions,
+                network=self.network,
+            )
+            if config.bulk_import
+            else None
+        )
         self.api = FleetApi(
             self,
             "Api",

@@ -31,7 +31,7 @@ from fleetcli.env import (
     batch_client,
 )
 
-from . import generate, update
+from . import cloud, generate, update
 from .apply import run_apply
 from .exporter import ExportError, ExportJob, run_export
 from .filters import FilterError, parse_filter
@@ -87,6 +87,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     imp.add_argument(
         "--chunk-size", type=positive, default=500, help="items per write call (default 500)"
     )
+    cloud.add_import_flags(imp)
     _common_flags(imp)
     imp.set_defaults(func=import_)
 
@@ -112,6 +113,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     exp.add_argument("--names", help='JSON object of #placeholders, e.g. {"#s": "state"}')
     exp.add_argument("--values", help='JSON object of :placeholders, e.g. {":s": "online"}')
     exp.add_argument("--segments", type=positive, default=4, help="parallel scan segments (4)")
+    cloud.add_export_flags(exp)
     _common_flags(exp)
     exp.set_defaults(func=export)
 
@@ -137,6 +139,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 @aws_errors
 def import_(args: argparse.Namespace) -> int:
     """``fleet import TABLE FILE``."""
+    if args.file.startswith("s3://") or args.distributed or args.new_table:
+        return cloud.import_(args)  # past one machine: fleetcli/bulk/cloud.py
     if not os.path.isfile(args.file):
         return finish(args, USAGE, {}, [], error_fields(f"{args.file}: no such file"))
     try:
@@ -183,6 +187,8 @@ def import_(args: argparse.Namespace) -> int:
 @aws_errors
 def export(args: argparse.Namespace) -> int:
     """``fleet export TABLE FILE``."""
+    if args.file.startswith("s3://"):
+        return cloud.export(args)  # DynamoDB's export to S3: fleetcli/bulk/cloud.py
     if args.file == "-" and wants_json(args):
         return finish(args, USAGE, {}, [], error_fields("--output json needs a FILE, not -"))
     try:

@@ -10,6 +10,7 @@ The batch layer of Device Fleet. Everything goes through :class:`BatchClient`::
 """
 
 from .capacity import CapacityBudget
+from .checks import check_item, check_key
 from .client import DEFAULT_CONCURRENCY, BatchClient, make_client
 from .constants import (
     MAX_GET_KEYS,
@@ -19,8 +20,10 @@ from .constants import (
     MAX_WRITE_ITEMS,
 )
 from .exceptions import (
+    BatchAbortedError,
     BatchLayerError,
     CancellationReason,
+    InvalidItemError,
     ItemTooLargeError,
     ThrottledError,
     TransactionCancelledError,
@@ -30,7 +33,7 @@ from .exceptions import (
 from .query import DeadlineExceededError, Page
 from .reader import GetStream
 from .retry import Deadline, RetryPolicy, deadline_from_context
-from .serde import deserialize_item, item_size, serialize_item
+from .serde import NumberMode, deserialize_item, deserializer, item_size, serialize_item
 from .transactions import (
     TransactCheck,
     TransactDelete,
@@ -44,9 +47,11 @@ from .types import (
     ChunkError,
     Delete,
     FailedUpdate,
+    Failure,
     GetPage,
     GetResult,
     Put,
+    RequestEvent,
     Update,
     UpdateResult,
     WriteResult,
@@ -55,6 +60,7 @@ from .updates import UpdateItemsError
 from .writer import BatchWriter, ops_from_request_items
 
 __all__ = [
+    "BatchAbortedError",
     "BatchClient",
     "BatchLayerError",
     "BatchWriter",
@@ -67,17 +73,21 @@ __all__ = [
     "DeadlineExceededError",
     "Delete",
     "FailedUpdate",
+    "Failure",
     "GetPage",
     "GetResult",
     "GetStream",
+    "InvalidItemError",
     "ItemTooLargeError",
     "MAX_GET_KEYS",
     "MAX_ITEM_BYTES",
     "MAX_REQUEST_BYTES",
     "MAX_TRANSACT_ITEMS",
     "MAX_WRITE_ITEMS",
+    "NumberMode",
     "Page",
     "Put",
+    "RequestEvent",
     "RetryPolicy",
     "ThrottledError",
     "TransactCheck",
@@ -93,8 +103,11 @@ __all__ = [
     "UpdateItemsError",
     "UpdateResult",
     "WriteResult",
+    "check_item",
+    "check_key",
     "deadline_from_context",
     "deserialize_item",
+    "deserializer",
     "item_size",
     "make_client",
     "ops_from_request_items",

@@ -36,8 +36,12 @@ class TokenBucket:
         self._tokens = min(self.rate, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
-    def acquire(self, units: float) -> float:
-        """Wait until the bucket is not in debt, then spend ``units``; returns seconds waited."""
+    def acquire(self, units: float, max_wait: float | None = None) -> float | None:
+        """Wait until the bucket is not in debt, then spend ``units``; returns seconds waited.
+
+        With ``max_wait``, returns ``None`` (nothing spent) instead of waiting longer, so
+        a call's deadline bounds the pacing too.
+        """
         waited = 0.0
         while True:
             with self._lock:
@@ -46,6 +50,8 @@ class TokenBucket:
                     self._tokens -= units
                     return waited
                 pause = -self._tokens / self.rate
+            if max_wait is not None and waited + pause > max_wait:
+                return None
             self._sleep(pause)
             waited += pause
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -15,15 +14,17 @@ from botocore.config import Config
 
 from .capacity import CapacityBudget, TokenBucket
 from .constants import MAX_REQUEST_BYTES
+from .context import BatchContext, KeySchemas
 from .expressions import Projection
 from .metrics import MetricsSink
 from .query import Page, build_read_request, iter_pages, parallel_scan
-from .reader import GetStream, collect
+from .reader import GetStream, ReadOptions, collect
 from .retry import RetryPolicy
+from .serde import NumberMode
 from .transactions import TransactGet, TransactWriteAction, transact_get, transact_write
-from .types import Delete, GetResult, Item, Put, Update, UpdateResult, WriteResult
+from .types import Delete, GetResult, Item, Put, RequestEvent, Update, UpdateResult, WriteResult
 from .updates import update_items
-from .writer import BatchWriter, write
+from .writer import BatchWriter, WriteOptions, write
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -45,13 +46,18 @@ def make_client(
     The endpoint comes from ``endpoint_url`` or else botocore's own settings
     (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_ENDPOINT_URL``, the profile); ``config`` adds or
     overrides ``botocore.config.Config`` options.
+
+    botocore's own retries are off (``total_max_attempts=1``): the layer retries throttles
+    and transient server errors itself, with backoff, jitter and its deadline, so
+    ``RetryPolicy.max_attempts`` is the real number of sends. Pass ``retries=...`` to
+    override; then botocore's attempts multiply the layer's.
     """
     options: dict[str, Any] = {
         "max_pool_connections": max(concurrency, 10),
         # botocore walks every attribute of every item to validate a request: 40% of the
         # client CPU of a bulk write. The layer builds every request itself, so it skips it.
         "parameter_validation": False,
-        "retries": {"mode": "standard", "max_attempts": 3},
+        "retries": {"mode": "standard", "total_max_attempts": 1},
         "tcp_keepalive": True,
     }
     options.update(config)
@@ -78,11 +84,25 @@ class BatchClient:
     capacity:
         A :class:`CapacityBudget` to pace reads and writes; ``None`` does not pace.
     key_schemas:
-        Table name to key attribute names, e.g. ``{"devices": ("deviceId",)}``. Writes
-        need them to find duplicate keys; tables not named here are described once
+        Table name to key attribute names, e.g. ``{"devices": ("deviceId",)}``, or to
+        names and types, ``{"readings": {"deviceId": "S", "at": "N"}}`` (then key types
+        are checked before sending too). Tables not named here are described once
         (DescribeTable) and cached.
     max_request_bytes:
         Size cap of one batch request (DynamoDB's 16 MB).
+    on_request:
+        Called on the calling thread after each batch request, once per table in it,
+        with a :class:`RequestEvent` (table, items, duration, retries, throttled): for
+        progress displays and custom metrics. An exception from it stops the call
+        (:class:`BatchAbortedError`). Each call can pass its own.
+
+    The contract, for every batch entry point (lists, generators, :class:`BatchWriter`,
+    :class:`GetStream`): every op ends done, or in ``result.failures`` with its table, key,
+    code and reason (in the returned result, or in the error that carries it). Nothing is
+    in flight once a call returned or raised. A failure on the caller's side (the source
+    raising, a callback raising, ``KeyboardInterrupt``) stops pulling, settles what is in
+    flight and raises :class:`BatchAbortedError` carrying the result (``KeyboardInterrupt``
+    propagates as itself, the result on its ``result`` attribute).
 
     Example
     -------
@@ -100,15 +120,15 @@ class BatchClient:
         retry: RetryPolicy | None = None,
         metrics: MetricsSink | None = None,
         capacity: CapacityBudget | None = None,
-        key_schemas: Mapping[str, Sequence[str]] | None = None,
+        key_schemas: KeySchemas | None = None,
         max_request_bytes: int = MAX_REQUEST_BYTES,
+        on_request: Callable[[RequestEvent], None] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self.concurrency = concurrency
         # Typed loosely inside the layer: responses are handled as plain dicts.
-        self.client: Any = client if client is not None else make_client(concurrency)
-        pool = getattr(getattr(self.client.meta, "config", None), "max_pool_connections", None)
+        raw: Any = client if client is not None else make_client(concurrency)
+        pool = getattr(getattr(raw.meta, "config", None), "max_pool_connections", None)
         if isinstance(pool, int) and pool < concurrency:
             logger.warning(
                 "client connection pool (%s) is smaller than concurrency (%s); requests "
@@ -117,47 +137,76 @@ class BatchClient:
                 concurrency,
                 concurrency,
             )
-        self.retry = retry or RetryPolicy()
-        self.metrics = metrics
-        self.capacity_read: TokenBucket | None = capacity.read if capacity else None
-        self.capacity_write: TokenBucket | None = capacity.write if capacity else None
-        self.max_request_bytes = max_request_bytes
-        self._key_schemas = {t: tuple(k) for t, k in (key_schemas or {}).items()}
-        self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
+        self._ctx = BatchContext(
+            raw,
+            concurrency=concurrency,
+            retry=retry or RetryPolicy(),
+            metrics=metrics,
+            capacity_read=capacity.read if capacity else None,
+            capacity_write=capacity.write if capacity else None,
+            max_request_bytes=max_request_bytes,
+            key_schemas=key_schemas,
+            on_request=on_request,
+        )
 
-    # -- plumbing --------------------------------------------------------------------
+    # -- what the client was built with (query.py and transactions.py use these) ------
+
+    @property
+    def context(self) -> BatchContext:
+        """The context the internals run on."""
+        return self._ctx
+
+    @property
+    def client(self) -> Any:
+        """The boto3 DynamoDB client."""
+        return self._ctx.client
+
+    @property
+    def concurrency(self) -> int:
+        """Requests in flight at most."""
+        return self._ctx.concurrency
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry budget."""
+        return self._ctx.retry
+
+    @property
+    def metrics(self) -> MetricsSink | None:
+        """Where call metrics go."""
+        return self._ctx.metrics
+
+    @property
+    def capacity_read(self) -> TokenBucket | None:
+        """The read side of the capacity budget."""
+        return self._ctx.capacity_read
+
+    @property
+    def capacity_write(self) -> TokenBucket | None:
+        """The write side of the capacity budget."""
+        return self._ctx.capacity_write
+
+    @property
+    def max_request_bytes(self) -> int:
+        """Size cap of one batch request."""
+        return self._ctx.max_request_bytes
 
     @property
     def executor(self) -> ThreadPoolExecutor:
         """The pool that runs batch requests; made on first use, reused after."""
-        if self._executor is None:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        max_workers=self.concurrency, thread_name_prefix="dynabatch"
-                    )
-        return self._executor
+        return self._ctx.executor
 
     def key_names(self, table: str) -> tuple[str, ...]:
         """The key attribute names of ``table``, from ``key_schemas`` or one DescribeTable."""
-        names = self._key_schemas.get(table)
-        if names is None:
-            description = self.client.describe_table(TableName=table)["Table"]
-            schema = sorted(description["KeySchema"], key=lambda k: k["KeyType"] != "HASH")
-            names = tuple(k["AttributeName"] for k in schema)
-            self._key_schemas[table] = names
-        return names
+        return self._ctx.key_names(table)
 
     def known_key_names(self, table: str) -> tuple[str, ...] | None:
         """The key attribute names of ``table`` if already known, without asking DynamoDB."""
-        return self._key_schemas.get(table)
+        return self._ctx.known_key_names(table)
 
     def close(self) -> None:
         """Stop the worker threads (the client itself stays usable elsewhere)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        self._ctx.close()
 
     def __enter__(self) -> BatchClient:
         return self
@@ -180,13 +229,18 @@ class BatchClient:
         consistent_read: bool | Mapping[str, bool] = False,
         return_consumed_capacity: bool = False,
         raise_on_unprocessed: bool = True,
+        numbers: NumberMode = "decimal",
+        deadline_at: float | None = None,
+        on_request: Callable[[RequestEvent], None] | None = None,
     ) -> GetResult:
         """Read any number of items from one or more tables.
 
         Parameters
         ----------
         requests:
-            Table name to keys (plain Python). Duplicate keys are read once.
+            Table name to keys (plain Python). Each key is reduced to the table's key
+            attributes (from ``key_schemas`` or one DescribeTable) and checked; keys equal
+            in value are read once.
         projection:
             Attributes to return, for all tables or per table. Reserved words are fine;
             key attributes are always included.
@@ -195,13 +249,28 @@ class BatchClient:
         return_consumed_capacity:
             Fill ``result.consumed_capacity`` per table.
         raise_on_unprocessed:
-            Raise :class:`UnprocessedKeysError` (carrying the result) when keys are still
-            unread after the retry budget; with ``False`` they are in ``result.unprocessed``.
+            Raise :class:`UnprocessedKeysError` (carrying the result) when keys are not
+            answered; with ``False`` they are in ``result.failures``.
+        numbers:
+            ``"decimal"`` (default, exact), ``"int"`` (int where integral, else Decimal)
+            or ``"float"`` (int where integral, else float; may round).
+        deadline_at:
+            A ``time.monotonic()`` instant (e.g. :func:`deadline_from_context`) after which
+            no request starts; the earlier of it and ``RetryPolicy.deadline`` holds.
+        on_request:
+            Per-request callback for this call (see the class).
 
         Returns
         -------
         GetResult
-            ``items`` per table in request order, ``missing`` keys, ``unprocessed`` keys.
+            ``items`` per table in request order, ``missing`` keys, ``failures``.
+
+        Raises
+        ------
+        UnprocessedKeysError
+            Keys not answered (``raise_on_unprocessed``), carrying the result.
+        BatchAbortedError
+            Pulling the keys or the callback raised; carries the result.
 
         Example
         -------
@@ -213,6 +282,9 @@ class BatchClient:
             projection=projection,
             consistent_read=consistent_read,
             return_consumed_capacity=return_consumed_capacity,
+            numbers=numbers,
+            deadline_at=deadline_at,
+            on_request=on_request,
         )
         return collect(stream, raise_on_unprocessed)
 
@@ -223,31 +295,43 @@ class BatchClient:
         projection: Projection | Mapping[str, Projection] | None = None,
         consistent_read: bool | Mapping[str, bool] = False,
         return_consumed_capacity: bool = False,
+        numbers: NumberMode = "decimal",
+        deadline_at: float | None = None,
+        on_request: Callable[[RequestEvent], None] | None = None,
     ) -> GetStream:
         """Like :meth:`get_items`, yielding a :class:`GetPage` per response as it arrives.
 
         Keys are pulled from ``requests`` lazily, so a generator of keys is read with
         bounded memory. After the loop, ``stream.result`` has ``missing``,
-        ``unprocessed`` and ``consumed_capacity``; nothing is raised for unprocessed keys.
+        ``failures`` and ``consumed_capacity``; nothing is raised for keys not answered.
+        To stop early, close the stream (``with`` or :meth:`GetStream.close`).
 
         Example
         -------
-        >>> stream = batch.iter_get_items({"devices": keys})  # doctest: +SKIP
-        >>> for page in stream:  # doctest: +SKIP
-        ...     cache.set_many(page.items)
+        >>> with batch.iter_get_items({"devices": keys}) as stream:  # doctest: +SKIP
+        ...     for page in stream:
+        ...         cache.set_many(page.items)
         """
-        return GetStream(
-            self,
-            requests,
+        options = ReadOptions(
             projection=projection,
             consistent_read=consistent_read,
             return_consumed_capacity=return_consumed_capacity,
+            numbers=numbers,
+            deadline_at=deadline_at,
+            on_request=on_request,
         )
+        return GetStream(self._ctx, requests, options)
 
     # -- BatchWriteItem --------------------------------------------------------------
 
     def write_items(
-        self, ops: Iterable[Put | Delete], *, raise_on_unprocessed: bool = True
+        self,
+        ops: Iterable[Put | Delete],
+        *,
+        raise_on_unprocessed: bool = True,
+        return_consumed_capacity: bool = False,
+        deadline_at: float | None = None,
+        on_request: Callable[[RequestEvent], None] | None = None,
     ) -> WriteResult:
         """Put and delete any number of items, across tables, in parallel batches.
 
@@ -255,25 +339,55 @@ class BatchClient:
         the call, counted in ``superseded``), and the layer never sends one key twice in
         a request, which DynamoDB would reject.
 
-        A list is checked whole before anything is sent: an item over 400 KB raises
-        :class:`ItemTooLargeError` naming its key. A generator is read lazily (memory stays
-        flat); a bad item met midway is not sent and is reported in ``unprocessed``.
+        Every op is checked before sending (size, key attributes, numbers, empty sets;
+        see :func:`dynabatch.check_item`); a bad one is reported in ``result.failures``
+        and never sent, and the others are written. An op DynamoDB still refuses
+        (ValidationException) is isolated by halving its request; a missing or forbidden
+        table fails that table's ops only. A generator is read lazily (memory stays flat).
+
+        Parameters
+        ----------
+        ops:
+            :class:`Put` and :class:`Delete` operations, a list or any iterable.
+        raise_on_unprocessed:
+            Raise :class:`UnprocessedItemsError` when an op was not written.
+        return_consumed_capacity:
+            Fill ``result.consumed_capacity`` per table.
+        deadline_at:
+            A ``time.monotonic()`` instant after which no request starts (see
+            :meth:`get_items`). A list's ops not sent by then are reported as
+            ``DeadlineExceeded``; a generator is not pulled past it (the first op not
+            sent is reported, the rest stay in the generator).
+        on_request:
+            Per-request callback for this call (see the class).
 
         Raises
         ------
         UnprocessedItemsError
-            Requests still unwritten after the retry budget, all of them carried by the
-            error (unless ``raise_on_unprocessed=False``, then they are in the result).
+            Ops not written (unless ``raise_on_unprocessed=False``), carrying the result.
+        BatchAbortedError
+            The source, or the callback, raised; carries the result. ``KeyboardInterrupt``
+            propagates as itself with the result on its ``result`` attribute.
 
         Example
         -------
         >>> batch.write_items([Put("devices", device), Delete("sessions", {"sessionId": "s"})])
         ... # doctest: +SKIP
         """
-        return write(self, ops, raise_on_unprocessed)
+        options = WriteOptions(
+            raise_on_unprocessed, return_consumed_capacity, deadline_at, on_request
+        )
+        return write(self._ctx, ops, options)
 
     def put_items(
-        self, table: str, items: Iterable[Mapping[str, Any]], *, raise_on_unprocessed: bool = True
+        self,
+        table: str,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        raise_on_unprocessed: bool = True,
+        return_consumed_capacity: bool = False,
+        deadline_at: float | None = None,
+        on_request: Callable[[RequestEvent], None] | None = None,
     ) -> WriteResult:
         """Put ``items`` into ``table``; see :meth:`write_items`."""
         ops: Iterable[Put] = (
@@ -281,10 +395,20 @@ class BatchClient:
             if isinstance(items, Sequence)
             else (Put(table, item) for item in items)
         )
-        return write(self, ops, raise_on_unprocessed)
+        options = WriteOptions(
+            raise_on_unprocessed, return_consumed_capacity, deadline_at, on_request
+        )
+        return write(self._ctx, ops, options)
 
     def delete_items(
-        self, table: str, keys: Iterable[Mapping[str, Any]], *, raise_on_unprocessed: bool = True
+        self,
+        table: str,
+        keys: Iterable[Mapping[str, Any]],
+        *,
+        raise_on_unprocessed: bool = True,
+        return_consumed_capacity: bool = False,
+        deadline_at: float | None = None,
+        on_request: Callable[[RequestEvent], None] | None = None,
     ) -> WriteResult:
         """Delete ``keys`` from ``table``; see :meth:`write_items`."""
         ops: Iterable[Delete] = (
@@ -292,13 +416,25 @@ class BatchClient:
             if isinstance(keys, Sequence)
             else (Delete(table, key) for key in keys)
         )
-        return write(self, ops, raise_on_unprocessed)
+        options = WriteOptions(
+            raise_on_unprocessed, return_consumed_capacity, deadline_at, on_request
+        )
+        return write(self._ctx, ops, options)
 
     def writer(
-        self, buffer_size: int | None = None, *, raise_on_unprocessed: bool = True
+        self,
+        buffer_size: int | None = None,
+        *,
+        raise_on_unprocessed: bool = True,
+        return_consumed_capacity: bool = False,
+        deadline_at: float | None = None,
+        on_request: Callable[[RequestEvent], None] | None = None,
     ) -> BatchWriter:
         """A push-style :class:`BatchWriter` (``with batch.writer() as w: w.put(...)``)."""
-        return BatchWriter(self, buffer_size, raise_on_unprocessed)
+        options = WriteOptions(
+            raise_on_unprocessed, return_consumed_capacity, deadline_at, on_request
+        )
+        return BatchWriter(self._ctx, buffer_size, options)
 
     # -- Query and Scan --------------------------------------------------------------
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
@@ -20,6 +19,8 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary
+
+from .serde import UnstorableValue, number_text
 
 __all__ = [
     "encode_item",
@@ -40,18 +41,6 @@ _create_decimal = DYNAMODB_CONTEXT.create_decimal
 _INT_LIMIT = 10**38
 
 
-def _number_text(value: int | Decimal | float) -> str:
-    # The same conversion and errors as serde's TypeSerializer subclass.
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise TypeError(f"Infinity and NaN are not supported: {value!r}")
-        value = Decimal(repr(value))
-    number = str(_create_decimal(value))
-    if number in ("Infinity", "NaN"):
-        raise TypeError("Infinity and NaN not supported")
-    return number
-
-
 def _number_size(text: str) -> int:
     # DynamoDB stores numbers as up to 38 significant digits, two digits a byte, plus one.
     digits = text.lstrip("-").split("e")[0].split("E")[0].replace(".", "").strip("0")
@@ -66,7 +55,8 @@ def _encode_number(value: Any) -> tuple[str, int]:
     if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:
         text = str(value)
     else:
-        text = _number_text(value)
+        # serde's checks (range, 38 digits, NaN/Infinity) and its errors, exactly.
+        text = number_text(value)
     return '"' + text + '"', _number_size(text)
 
 
@@ -85,7 +75,9 @@ def _is_binary(value: Any) -> bool:
 
 
 def _encode_set(values: AbstractSet[Any]) -> tuple[str, int]:
-    # TypeSerializer's order of tests: all numbers (an empty set too), all strings, all binary.
+    if not values:
+        raise UnstorableValue("an empty set cannot be stored")
+    # TypeSerializer's order of tests: all numbers, all strings, all binary.
     if all(_is_number(v) for v in values):
         kind, encode = "NS", _encode_number
     elif all(isinstance(v, str) for v in values):
@@ -202,9 +194,10 @@ def encode_item(item: Mapping[str, Any]) -> tuple[str, int]:
     Raises
     ------
     TypeError
-        For values DynamoDB cannot store (NaN, infinity, unsupported types, non-str names).
-    decimal.Inexact, decimal.Rounded
-        For numbers of more than 38 significant digits, as ``TypeSerializer`` raises.
+        For unsupported types and non-str names, as ``TypeSerializer`` raises.
+    dynabatch.serde.UnstorableValue
+        For values DynamoDB would reject (NaN, infinity, a number out of range or of more
+        than 38 significant digits, an empty set), as :func:`dynabatch.serde.serialize_item`.
 
     Example
     -------

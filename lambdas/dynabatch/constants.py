@@ -31,5 +31,14 @@ THROTTLING_ERROR_CODES = frozenset(
     }
 )
 
+#: Server-side failures worth another try after a backoff (botocore's own retries are
+#: off in :func:`dynabatch.make_client`, so the layer's budget is the real one).
+TRANSIENT_ERROR_CODES = frozenset(
+    {"InternalServerError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException"}
+)
+
+#: Errors that concern a whole table: they fail that table's ops only.
+TABLE_ERROR_CODES = frozenset({"ResourceNotFoundException", "AccessDeniedException"})
+
 #: A transaction's CancellationReasons codes that mean throttling, retried with backoff.
 TRANSACTION_THROTTLE_CODES = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})

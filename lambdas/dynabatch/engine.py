@@ -7,84 +7,60 @@ instead of being re-sent alone, so retries cost as few requests as possible.
 
 Invariants the tests hold it to:
 
-* an entry is in exactly one place: ready, delayed, blocked, in flight, done or given up;
+* an entry is in exactly one place: ready, delayed, isolating, blocked, in flight, done
+  or given up (with a code and a reason), and every given-up entry is reported once;
 * two entries with the same identity are never in flight together, so a key is never
   sent twice in one request and a later write for a key never races an earlier one;
-* every entry is sent at most ``policy.max_attempts`` times, so the loop is bounded;
-* the source is pulled lazily, so memory stays bounded for any number of entries.
+* every entry is sent at most :func:`max_sends_per_op` times, so the loop is bounded;
+* no request starts after the call's deadline and no wait runs past it;
+* the source is pulled lazily, so memory stays bounded for any number of entries;
+* after :meth:`Scheduler.abort` returns nothing is in flight and nothing is pending.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass, field
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from .capacity import TokenBucket
+from .constants import TABLE_ERROR_CODES
+from .entries import EngineEvent, Entry, GivenUp, Outcome, Sender, max_sends_per_op, split_limit
 from .metrics import CallStats
-from .retry import RetryPolicy, error_code, is_throttle
+from .retry import Deadline, RetryPolicy, error_code, is_throttle, is_transient
 
-__all__ = ["Entry", "Outcome", "run_engine"]
+__all__ = ["Entry", "Outcome", "GivenUp", "EngineEvent", "Scheduler", "max_sends_per_op"]
 
-
-@dataclass(slots=True)
-class Entry:
-    """One key to read or one write request, in wire (DynamoDB JSON) form."""
-
-    table: str
-    ident: Hashable
-    request: Any
-    size: int
-    units: float = 1.0
-    attempts: int = 0
+#: DynamoDB's word for "this request (or an item in it) is invalid": worth isolating.
+VALIDATION = "ValidationException"
 
 
-@dataclass
-class Outcome:
-    """What a send reported back for one request."""
+class Scheduler:
+    """Sends entries in packed, parallel, retried requests; see the module docstring.
 
-    sent: list[Entry]
-    unprocessed: list[Entry] = field(default_factory=list)
-    payload: Any = None
-    consumed: list[dict[str, Any]] | None = None
-    throttled: bool = False
-    # BatchGetItem cut its response at 16 MB: go on at once, this is not throttling.
-    size_cut: bool = False
-    error: tuple[str, str] | None = None
+    Use :meth:`run` to drive it; if the consumer stops early (an exception anywhere, a
+    closed stream), call :meth:`abort`, which settles what is in flight and gives up the
+    rest, so that every entry is accounted for.
+    """
 
-
-@dataclass
-class EngineEvent:
-    """Yielded to the caller: a finished request, or entries the layer gave up on."""
-
-    outcome: Outcome | None = None
-    given_up: list[Entry] = field(default_factory=list)
-    superseded: int = 0
-
-
-Sender = Callable[[list[Entry]], Outcome]
-
-
-class _Scheduler:
     def __init__(
         self,
         send: Sender,
+        *,
         executor: Executor,
         concurrency: int,
         max_count: int,
         max_bytes: int,
         policy: RetryPolicy,
+        deadline: Deadline,
         stats: CallStats,
-        bucket: TokenBucket | None,
-        clock: Callable[[], float],
-        sleep: Callable[[float], None],
+        bucket: TokenBucket | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.send = send
         self.executor = executor
@@ -92,26 +68,40 @@ class _Scheduler:
         self.max_count = max_count
         self.max_bytes = max_bytes
         self.policy = policy
+        self.deadline = deadline
+        self.clock = deadline.clock
         self.stats = stats
         self.bucket = bucket
-        self.clock = clock
         self.sleep = sleep
-        self.started = clock()
+        self.split_limit = split_limit(max_count)
         self.ready: OrderedDict[Hashable, Entry] = OrderedDict()
         self.delayed: list[tuple[float, int, Hashable]] = []
         self.delayed_entries: dict[Hashable, Entry] = {}
+        self.isolating: deque[list[Entry]] = deque()
+        self.isolating_idents: set[Hashable] = set()
         self.blocked: dict[Hashable, Entry] = {}
         self.in_flight: dict[Future[Outcome], list[Entry]] = {}
         self.flying: set[Hashable] = set()
+        self.failed_tables: dict[str, tuple[str, str]] = {}
+        self.given_up: list[GivenUp] = []
+        self.stopped: tuple[str, str] | None = None
         self.seq = 0
         self.superseded = 0
+        self.source: Iterator[Entry] | None = None
+        self.drain = False
 
     # -- accepting entries ----------------------------------------------------------
 
     def add(self, entry: Entry) -> None:
         """Queue a new entry; a later entry with the same identity replaces an earlier one."""
         ident = entry.ident
-        if ident in self.flying:
+        if self.stopped is not None:
+            self._give_up(entry, *self.stopped)
+            return
+        if entry.table in self.failed_tables:
+            self._give_up(entry, *self.failed_tables[entry.table])
+            return
+        if ident in self.flying or ident in self.isolating_idents:
             if ident in self.blocked:
                 self.superseded += 1
             self.blocked[ident] = entry
@@ -125,6 +115,11 @@ class _Scheduler:
             self.superseded += 1
         self.ready[ident] = entry
 
+    def _give_up(self, entry: Entry, code: str, reason: str) -> None:
+        if code == "DeadlineExceeded" and not reason:
+            reason = _after_deadline(entry)
+        self.given_up.append(GivenUp(entry, code, reason))
+
     def promote_due(self) -> None:
         now = self.clock()
         while self.delayed and self.delayed[0][0] <= now:
@@ -136,6 +131,11 @@ class _Scheduler:
     # -- sending ---------------------------------------------------------------------
 
     def next_chunk(self) -> list[Entry]:
+        if self.isolating:
+            group = self.isolating.popleft()
+            for entry in group:
+                self.isolating_idents.discard(entry.ident)
+            return self._drop_failed_tables(group)
         chunk: list[Entry] = []
         size = 0
         while self.ready and len(chunk) < self.max_count:
@@ -143,13 +143,29 @@ class _Scheduler:
             if chunk and size + entry.size > self.max_bytes:
                 break
             del self.ready[ident]
+            if entry.table in self.failed_tables:
+                self._give_up(entry, *self.failed_tables[entry.table])
+                continue
             chunk.append(entry)
             size += entry.size
         return chunk
 
+    def _drop_failed_tables(self, chunk: list[Entry]) -> list[Entry]:
+        kept = []
+        for entry in chunk:
+            if entry.table in self.failed_tables:
+                self._give_up(entry, *self.failed_tables[entry.table])
+            else:
+                kept.append(entry)
+        return kept
+
     def submit(self, chunk: list[Entry]) -> None:
         if self.bucket is not None:
-            self.bucket.acquire(sum(e.units for e in chunk))
+            units = sum(e.units for e in chunk)
+            if self.bucket.acquire(units, self.deadline.remaining()) is None:
+                for entry in chunk:
+                    self._give_up(entry, "DeadlineExceeded", "")
+                return
         for entry in chunk:
             entry.attempts += 1
             self.flying.add(entry.ident)
@@ -159,18 +175,28 @@ class _Scheduler:
     def _send_safely(self, chunk: list[Entry]) -> Outcome:
         # Runs on a pool thread: turn every failure into an Outcome so the coordinator
         # always learns what happened to each entry.
+        if self.deadline.expired():
+            # Queued on the pool past the deadline: it must not start after all.
+            return Outcome(sent=chunk, unprocessed=list(chunk), not_sent=True)
+        started = time.perf_counter()
+        outcome = self._send_and_classify(chunk)
+        outcome.duration = time.perf_counter() - started
+        return outcome
+
+    def _send_and_classify(self, chunk: list[Entry]) -> Outcome:
         try:
             return self.send(chunk)
         except ClientError as error:
-            if is_throttle(error):
-                return Outcome(sent=chunk, unprocessed=list(chunk), throttled=True)
+            if is_transient(error):
+                return Outcome(sent=chunk, unprocessed=list(chunk), throttled=is_throttle(error))
             message = str(error.response.get("Error", {}).get("Message", error))
             return Outcome(sent=chunk, error=(error_code(error), message))
         except (BotoConnectionError, HTTPClientError):
-            # Connection trouble that botocore already retried: transient, back off and
-            # try again rather than give the items up.
-            return Outcome(sent=chunk, unprocessed=list(chunk), throttled=True)
+            # Connection trouble: transient, back off and try again.
+            return Outcome(sent=chunk, unprocessed=list(chunk))
         except BotoCoreError as error:
+            return Outcome(sent=chunk, error=(type(error).__name__, str(error)))
+        except Exception as error:  # a worker must never lose its entries
             return Outcome(sent=chunk, error=(type(error).__name__, str(error)))
 
     # -- receiving -------------------------------------------------------------------
@@ -179,114 +205,225 @@ class _Scheduler:
         event = EngineEvent(outcome=outcome)
         for entry in outcome.sent:
             self.flying.discard(entry.ident)
+            if outcome.not_sent:
+                entry.attempts -= 1
+        if outcome.not_sent:
+            self.stats.requests -= 1
         if self.bucket is not None and outcome.consumed is not None:
             actual = sum(float(c.get("CapacityUnits", 0.0)) for c in outcome.consumed)
             self.bucket.adjust(actual - sum(e.units for e in outcome.sent))
         if outcome.throttled:
             self.stats.throttles += 1
         if outcome.error is not None:
-            event.given_up.extend(e for e in outcome.sent if e.ident not in self.blocked)
+            self._settle_error(outcome.sent, *outcome.error)
         retry: list[Entry] = []
         for entry in outcome.unprocessed:
             if entry.ident in self.blocked:
                 self.superseded += 1
-            elif self._out_of_budget(entry, outcome):
-                event.given_up.append(entry)
+            elif self.stopped is not None:
+                self._give_up(entry, *self.stopped)
+            elif self._spent(entry, outcome):
+                self._give_up(
+                    entry,
+                    "RetriesExhausted",
+                    f"still unprocessed after {entry.attempts} send(s), the retry budget",
+                )
             else:
                 if outcome.size_cut:
                     entry.attempts -= 1
                 retry.append(entry)
         self.stats.retried += len(retry)
         if retry:
-            if outcome.size_cut:
-                for entry in retry:
-                    self.ready[entry.ident] = entry
-            else:
-                due = self._retry_due(max(e.attempts for e in retry))
-                for entry in retry:
-                    self.seq += 1
-                    self.delayed_entries[entry.ident] = entry
-                    heapq.heappush(self.delayed, (due, self.seq, entry.ident))
+            self._schedule_retry(retry, outcome.size_cut)
         for entry in outcome.sent:
             newer = self.blocked.pop(entry.ident, None)
             if newer is not None:
                 self.add(newer)
-        self.stats.given_up += len(event.given_up)
         return event
 
-    def _out_of_budget(self, entry: Entry, outcome: Outcome) -> bool:
-        # A 16 MB cut is progress, not a failed attempt: it does not use up the budget.
-        spent = entry.attempts >= self.policy.max_attempts and not outcome.size_cut
-        return spent or self._past_deadline()
+    def _settle_error(self, sent: list[Entry], code: str, message: str) -> None:
+        live = []
+        for entry in sent:
+            if entry.ident in self.blocked:
+                self.superseded += 1  # a newer op on the key replaces it
+            else:
+                live.append(entry)
+        if not live:
+            return
+        tables = {entry.table for entry in live}
+        if code in TABLE_ERROR_CODES and len(tables) > 1:
+            # Which table is missing? Ask each alone; the healthy ones go through.
+            self._isolate([[e for e in live if e.table == t] for t in sorted(tables)])
+        elif code in TABLE_ERROR_CODES:
+            self.failed_tables[live[0].table] = (code, message)
+            for entry in live:
+                self._give_up(entry, code, message)
+        elif code == VALIDATION and len(live) > 1:
+            # One op poisons the request: halve until it stands alone, write the rest.
+            half = len(live) // 2
+            self._isolate([live[:half], live[half:]])
+        else:
+            for entry in live:
+                self._give_up(entry, code, message)
 
-    def _retry_due(self, attempts: int) -> float:
+    def _isolate(self, groups: list[list[Entry]]) -> None:
+        if self.stopped is not None:
+            for group in groups:
+                for entry in group:
+                    self._give_up(entry, *self.stopped)
+            return
+        for group in reversed(groups):
+            kept = []
+            for entry in group:
+                if entry.splits < self.split_limit:
+                    entry.splits += 1
+                    entry.attempts -= 1  # isolating is not a retry
+                if entry.attempts >= self.policy.max_attempts:
+                    self._give_up(entry, "RetriesExhausted", "retry budget spent isolating")
+                else:
+                    kept.append(entry)
+                    self.isolating_idents.add(entry.ident)
+            if kept:
+                self.isolating.appendleft(kept)
+
+    def _spent(self, entry: Entry, outcome: Outcome) -> bool:
+        # A 16 MB cut is progress, not a failed attempt: it does not use up the budget.
+        return entry.attempts >= self.policy.max_attempts and not outcome.size_cut
+
+    def _schedule_retry(self, retry: list[Entry], at_once: bool) -> None:
+        if at_once:
+            for entry in retry:
+                self.ready[entry.ident] = entry
+            return
         # Leftovers of requests that finish close together join one retry round, so they
         # travel in one request instead of one small request each.
         now = self.clock()
         if self.delayed and self.delayed[-1][0] > now:
-            return max(due for due, _, _ in self.delayed)
-        return now + self.policy.backoff(attempts)
+            due = max(due for due, _, _ in self.delayed)
+        else:
+            due = now + self.policy.backoff(max(e.attempts for e in retry))
+        if self.deadline.at is not None and due >= self.deadline.at:
+            for entry in retry:
+                self._give_up(entry, "DeadlineExceeded", _after_deadline(entry))
+            return
+        for entry in retry:
+            self.seq += 1
+            self.delayed_entries[entry.ident] = entry
+            heapq.heappush(self.delayed, (due, self.seq, entry.ident))
 
-    def _past_deadline(self) -> bool:
-        deadline = self.policy.deadline
-        return deadline is not None and self.clock() - self.started >= deadline
+    # -- stopping --------------------------------------------------------------------
+
+    def _pending(self) -> Iterator[Entry]:
+        yield from self.ready.values()
+        yield from self.delayed_entries.values()
+        for group in self.isolating:
+            yield from group
+        yield from self.blocked.values()
+
+    def _give_up_pending(self, code: str, reason: str) -> None:
+        for entry in self._pending():
+            self._give_up(entry, code, reason)
+        self.ready.clear()
+        self.delayed.clear()
+        self.delayed_entries.clear()
+        self.isolating.clear()
+        self.isolating_idents.clear()
+        self.blocked.clear()
+
+    def _take_given_up(self) -> list[GivenUp]:
+        given_up, self.given_up = self.given_up, []
+        self.stats.given_up += len(given_up)
+        return given_up
+
+    def abort(self, cause: BaseException) -> list[EngineEvent]:
+        """Stop: send nothing more, settle every request in flight, give up the rest.
+
+        Returns the events of the settled requests and of every entry given up (code
+        ``Aborted``), so that the caller can account for each one.
+        """
+        self.stopped = ("Aborted", f"not done: the call stopped on {type(cause).__name__}: {cause}")
+        events: list[EngineEvent] = []
+        while self.in_flight:
+            done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                self.in_flight.pop(future)
+                events.append(self.settle(future.result()))
+        self._give_up_pending(*self.stopped)
+        if self.drain and self.source is not None:
+            # A list's entries were all given: those not pulled yet are reported too.
+            for entry in self.source:
+                self._give_up(entry, *self.stopped)
+        events.append(EngineEvent(given_up=self._take_given_up(), superseded=self.superseded))
+        self.superseded = 0
+        return events
 
     # -- the loop --------------------------------------------------------------------
 
-    def run(self, source: Iterator[Entry]) -> Iterator[EngineEvent]:
+    def _stop_at_deadline(self, source: Iterator[Entry], drain: bool) -> None:
+        self.stopped = ("DeadlineExceeded", "")
+        self._give_up_pending("DeadlineExceeded", "")
+        for entry in source:
+            self._give_up(entry, "DeadlineExceeded", "")
+            if not drain:
+                break
+
+    def run(self, source: Iterator[Entry], *, drain_on_deadline: bool) -> Iterator[EngineEvent]:
+        """Pull ``source`` lazily and yield an event per finished request, in completion
+        order, plus events for entries given up.
+
+        At the deadline nothing more is sent; what is pending is given up
+        (``DeadlineExceeded``). With ``drain_on_deadline`` (a list's entries, already
+        made) the rest of the source is given up too; otherwise (a generator) one more op
+        is pulled and given up, to tell the caller the source was not finished.
+        """
         buffer_target = self.concurrency * self.max_count * 2
         exhausted = False
+        self.source, self.drain = source, drain_on_deadline
         while True:
+            if self.deadline.expired() and self.stopped is None:
+                self._stop_at_deadline(source, drain_on_deadline)
+                exhausted = True
             while not exhausted and len(self.ready) < buffer_target:
-                entry = next(source, None)
-                if entry is None:
+                pulled = next(source, None)
+                if pulled is None:
                     exhausted = True
                 else:
-                    self.add(entry)
+                    self.add(pulled)
             self.promote_due()
-            while len(self.in_flight) < self.concurrency and self.ready:
-                self.submit(self.next_chunk())
+            while len(self.in_flight) < self.concurrency and (self.ready or self.isolating):
+                if self.stopped is not None or self.deadline.expired():
+                    break
+                chunk = self.next_chunk()
+                if chunk:
+                    self.submit(chunk)
+            if self.given_up or self.superseded:
+                yield EngineEvent(given_up=self._take_given_up(), superseded=self.superseded)
+                self.superseded = 0
             if not self.in_flight:
-                if self.ready:
+                if self.ready or self.isolating:
                     continue
                 if self.delayed:
-                    self.sleep(max(0.0, self.delayed[0][0] - self.clock()))
+                    self.sleep(self.deadline.clip(max(0.0, self.delayed[0][0] - self.clock())))
                     continue
                 if exhausted:
                     break
                 continue
             timeout = max(0.0, self.delayed[0][0] - self.clock()) if self.delayed else None
+            if timeout is not None:
+                timeout = self.deadline.clip(timeout)
             done, _ = wait(self.in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
                 self.in_flight.pop(future)
                 event = self.settle(future.result())
+                event.given_up = self._take_given_up()
                 event.superseded, self.superseded = self.superseded, 0
                 yield event
-        if self.superseded:
-            yield EngineEvent(superseded=self.superseded)
+        if self.superseded or self.given_up:
+            yield EngineEvent(given_up=self._take_given_up(), superseded=self.superseded)
             self.superseded = 0
 
 
-def run_engine(
-    entries: Iterable[Entry],
-    send: Sender,
-    *,
-    executor: Executor,
-    concurrency: int,
-    max_count: int,
-    max_bytes: int,
-    policy: RetryPolicy,
-    stats: CallStats,
-    bucket: TokenBucket | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[EngineEvent]:
-    """Send ``entries`` through ``send`` in packed, parallel, retried requests.
-
-    Yields one event per finished request (and one for entries given up), in completion
-    order, so callers can stream results while later requests are still in flight.
-    """
-    scheduler = _Scheduler(
-        send, executor, concurrency, max_count, max_bytes, policy, stats, bucket, clock, sleep
-    )
-    return scheduler.run(iter(entries))
+def _after_deadline(entry: Entry) -> str:
+    if entry.attempts:
+        return f"the call's deadline passed after {entry.attempts} send(s)"
+    return "the call's deadline passed before it was sent"

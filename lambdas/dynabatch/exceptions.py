@@ -8,6 +8,8 @@ from typing import Any
 
 __all__ = [
     "BatchLayerError",
+    "BatchAbortedError",
+    "InvalidItemError",
     "ItemTooLargeError",
     "TransactionCancelledError",
     "CancellationReason",
@@ -21,51 +23,111 @@ class BatchLayerError(Exception):
     """Base class of every error the batch layer raises on its own."""
 
 
-class ItemTooLargeError(BatchLayerError, ValueError):
-    """An item is over DynamoDB's 400 KB limit; raised before anything is sent.
+class InvalidItemError(BatchLayerError, ValueError):
+    """An item or key DynamoDB would reject, found before sending.
 
     Attributes
     ----------
-    table: the table the item was meant for.
-    key: the item's key (plain Python), so the caller can find it.
+    table:
+        The table it was meant for.
+    key:
+        Its key in plain Python when known, so the caller can find it.
+    attribute:
+        Dotted path of the offending attribute (``"specs.sizes[2]"``), ``None`` when the
+        problem is the item as a whole.
+    reason:
+        Human text saying what is wrong.
+    """
+
+    code = "InvalidItem"
+
+    def __init__(
+        self,
+        table: str,
+        key: Mapping[str, Any] | None,
+        attribute: str | None,
+        reason: str,
+    ) -> None:
+        self.table = table
+        self.key = dict(key) if key is not None else None
+        self.attribute = attribute
+        self.reason = reason
+        where = f"item {self.key!r}" if self.key else "item"
+        what = f" attribute {attribute!r}:" if attribute else ""
+        super().__init__(f"{where} for table {table!r}:{what} {reason}")
+
+
+class ItemTooLargeError(InvalidItemError):
+    """An item is over DynamoDB's 400 KB limit; found before sending.
+
+    Attributes (besides :class:`InvalidItemError`'s)
+    ----------
     size: the item's size in bytes as DynamoDB counts it.
     limit: the limit it broke.
     """
 
-    def __init__(self, table: str, key: Mapping[str, Any], size: int, limit: int) -> None:
-        self.table = table
-        self.key = dict(key)
+    code = "ItemTooLarge"
+
+    def __init__(self, table: str, key: Mapping[str, Any] | None, size: int, limit: int) -> None:
         self.size = size
         self.limit = limit
-        super().__init__(
-            f"item {self.key!r} for table {table!r} is {size} bytes, over the {limit}-byte limit"
-        )
+        super().__init__(table, key, None, f"is {size} bytes, over the {limit}-byte limit")
+
+
+def _failure_summary(result: Any) -> str:
+    counts: dict[str, int] = {}
+    for failure in result.failures:
+        label = failure.code
+        if failure.code in ("ResourceNotFoundException", "AccessDeniedException"):
+            label = f"{failure.code} (table {failure.table!r})"
+        counts[label] = counts.get(label, 0) + 1
+    return ", ".join(f"{n} {label}" for label, n in counts.items())
 
 
 class UnprocessedItemsError(BatchLayerError):
-    """Writes still unprocessed after the retry budget.
+    """Writes not done: refused, failed or left after the retry budget or deadline.
 
-    ``unprocessed`` maps table name to the plain-Python write requests that were not
-    written (``{"PutRequest": {"Item": {...}}}`` or ``{"DeleteRequest": {"Key": {...}}}``),
-    so a caller can store them and try again later. ``result`` is the full
-    :class:`~dynabatch.types.WriteResult` of the call.
+    ``result`` is the full :class:`~dynabatch.types.WriteResult`; ``result.failures`` says
+    per op what happened. ``unprocessed`` maps table name to the plain-Python write requests
+    not written (``{"PutRequest": {"Item": {...}}}`` or ``{"DeleteRequest": {"Key": {...}}}``),
+    so a caller can store them and try again later.
     """
 
     def __init__(self, result: Any) -> None:
         self.result = result
         self.unprocessed: dict[str, list[dict[str, Any]]] = result.unprocessed
-        count = sum(len(v) for v in self.unprocessed.values())
-        super().__init__(f"{count} write request(s) still unprocessed after the retry budget")
+        count = len(result.failures)
+        super().__init__(f"{count} write request(s) not written: {_failure_summary(result)}")
 
 
 class UnprocessedKeysError(BatchLayerError):
-    """Keys still unread after the retry budget; ``unprocessed`` maps table to keys."""
+    """Keys not answered; ``result.failures`` says why per key, ``unprocessed`` maps table
+    to keys."""
 
     def __init__(self, result: Any) -> None:
         self.result = result
         self.unprocessed: dict[str, list[dict[str, Any]]] = result.unprocessed
-        count = sum(len(v) for v in self.unprocessed.values())
-        super().__init__(f"{count} key(s) still unread after the retry budget")
+        count = len(result.failures)
+        super().__init__(f"{count} key(s) not read: {_failure_summary(result)}")
+
+
+class BatchAbortedError(BatchLayerError):
+    """A call stopped on a failure on the caller's side (the source raised, a callback raised,
+    an op was not a Put/Delete).
+
+    Nothing is in flight when it is raised. ``result`` says what was done; every op pulled
+    but not done is in ``result.failures`` (code ``Aborted``, ``attempts == 0`` when it was
+    never sent). The original exception is ``__cause__``. ``KeyboardInterrupt`` and other
+    ``BaseException`` propagate as themselves, with the same result on their ``result``
+    attribute.
+    """
+
+    def __init__(self, result: Any, cause: BaseException) -> None:
+        self.result = result
+        super().__init__(
+            f"stopped by {type(cause).__name__}: {cause}; {len(result.failures)} op(s) "
+            "pulled but not done are in .result.failures"
+        )
 
 
 class ThrottledError(BatchLayerError):

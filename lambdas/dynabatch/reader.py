@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
 
+from .checks import prepare_key
 from .constants import MAX_GET_KEYS, MAX_ITEM_BYTES, MAX_REQUEST_BYTES
-from .engine import Entry, Outcome, run_engine
-from .exceptions import UnprocessedKeysError
+from .context import BatchContext, TableUnavailable
+from .engine import EngineEvent, Entry, Outcome, Scheduler
+from .exceptions import BatchAbortedError, InvalidItemError, UnprocessedKeysError
 from .expressions import build_projection
 from .metrics import CallStats
-from .serde import deserialize_item, item_size, key_identity, key_of, serialize_item
-from .types import Capacity, ChunkError, GetPage, GetResult, Item
+from .retry import Deadline
+from .serde import NumberMode, deserialize_item, deserializer, item_size, key_identity, key_of
+from .types import Capacity, Failure, GetPage, GetResult, Item, RequestEvent
+from .writer import request_events
 
-if TYPE_CHECKING:
-    from .client import BatchClient
-
-__all__ = ["GetStream"]
+__all__ = ["GetStream", "ReadOptions", "collect"]
 
 #: Per-table option: one value for every table, or a mapping from table name.
 PerTable = Any
@@ -28,60 +31,95 @@ def _for_table(option: PerTable, table: str, default: Any) -> Any:
     return default if option is None else option
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """Per-call options of a batch read."""
+
+    projection: PerTable = None
+    consistent_read: PerTable = False
+    return_consumed_capacity: bool = False
+    numbers: NumberMode = "decimal"
+    deadline_at: float | None = None
+    on_request: Callable[[RequestEvent], None] | None = None
+
+
 class GetStream:
     """An iterator of :class:`GetPage` as BatchGetItem responses arrive.
 
     After the iteration ends, :attr:`result` holds what is not in the pages: keys found
-    missing, keys left unprocessed, consumed capacity, request count. Items are not kept in
-    :attr:`result` (``result.items`` stays empty) so that memory stays flat while streaming.
+    missing, keys not answered (``failures``, with reasons), consumed capacity, request
+    count. Items are not kept in :attr:`result` (``result.items`` stays empty) so that
+    memory stays flat while streaming.
+
+    Stopping early (``break``, an exception in the loop) leaves requests in flight until
+    the stream is closed: use it as a context manager (``with batch.iter_get_items(...) as
+    stream:``) or call :meth:`close`, which settles them and reports every key not
+    answered as ``Aborted``. If pulling keys raises, the stream settles what is in flight
+    and raises :class:`BatchAbortedError` carrying :attr:`result`.
     """
 
     def __init__(
         self,
-        batch: BatchClient,
+        ctx: BatchContext,
         requests: Mapping[str, Iterable[Mapping[str, Any]]],
-        *,
-        projection: PerTable = None,
-        consistent_read: PerTable = False,
-        return_consumed_capacity: bool = False,
+        options: ReadOptions,
     ) -> None:
-        self._batch = batch
+        self._ctx = ctx
         self._requests = requests
-        self._projection = projection
-        self._consistent = consistent_read
-        self._want_capacity = (
-            return_consumed_capacity or batch.metrics is not None or batch.capacity_read
+        self._options = options
+        self._want_capacity = bool(
+            options.return_consumed_capacity or ctx.metrics is not None or ctx.capacity_read
         )
+        self._on_request = options.on_request or ctx.on_request
+        self._deserialize = deserializer(options.numbers)
         self._params: dict[str, dict[str, Any]] = {}
         self._key_names: dict[str, tuple[str, ...]] = {}
         self.result = GetResult()
         #: Identities of the keys asked for, in request order (duplicates dropped).
         self.order: dict[str, list[Hashable]] = {}
         self._started = False
+        self._deadline = Deadline(ctx.retry, options.deadline_at, ctx.clock)
+        self._pages: Generator[tuple[str, list[tuple[Hashable, Item]]], None, None] | None = None
 
     # -- building requests ---------------------------------------------------------
 
     def _table_params(self, table: str, names: tuple[str, ...]) -> dict[str, Any]:
         params: dict[str, Any] = {}
-        projection = _for_table(self._projection, table, None)
+        projection = _for_table(self._options.projection, table, None)
         if projection:
             expression, attribute_names = build_projection(projection, required=names)
             params["ProjectionExpression"] = expression
             params["ExpressionAttributeNames"] = attribute_names
-        if _for_table(self._consistent, table, False):
+        if _for_table(self._options.consistent_read, table, False):
             params["ConsistentRead"] = True
         return params
 
+    def _fail(self, table: str, key: Any, code: str, reason: str) -> None:
+        plain = dict(key) if isinstance(key, Mapping) else {"key": key}
+        self.result.failures.append(Failure(table, plain, code, reason, plain, 0))
+
     def _entries(self) -> Iterator[Entry]:
         seen: set[Hashable] = set()
+        ctx = self._ctx
         for table, keys in self._requests.items():
             order = self.order.setdefault(table, [])
-            units = 1.0 if _for_table(self._consistent, table, False) else 0.5
+            units = 1.0 if _for_table(self._options.consistent_read, table, False) else 0.5
+            try:
+                if ctx.known_key_names(table) is None and self._deadline.expired():
+                    raise TableUnavailable(table, "DeadlineExceeded", "the call's deadline passed")
+                names = self._key_names[table] = ctx.key_names(table)
+            except TableUnavailable as error:
+                for key in keys:
+                    self._fail(table, key, error.code, error.message)
+                continue
+            types = ctx.key_types(table)
+            self._params[table] = self._table_params(table, names)
             for key in keys:
-                wire = serialize_item(key)
-                if table not in self._key_names:
-                    self._key_names[table] = tuple(wire)
-                    self._params[table] = self._table_params(table, tuple(wire))
+                try:
+                    wire = prepare_key(table, key, names, types)
+                except InvalidItemError as error:
+                    self._fail(table, key, error.code, str(error))
+                    continue
                 ident = (table, key_identity(wire))
                 if ident in seen:
                     continue  # BatchGetItem rejects duplicate keys; one read answers both.
@@ -101,10 +139,10 @@ class GetStream:
                     **self._params[entry.table],
                 }
             table_request["Keys"].append(entry.request)
-        kwargs: dict[str, Any] = {"RequestItems": request_items}
+        params: dict[str, Any] = {"RequestItems": request_items}
         if self._want_capacity:
-            kwargs["ReturnConsumedCapacity"] = "TOTAL"
-        response = self._batch.client.batch_get_item(**kwargs)
+            params["ReturnConsumedCapacity"] = "TOTAL"
+        response = self._ctx.call("BatchGetItem", params)
 
         by_ident = {entry.ident: entry for entry in chunk}
         unprocessed = [
@@ -115,6 +153,7 @@ class GetStream:
         found: set[Hashable] = set()
         pages: list[tuple[str, list[tuple[Hashable, Item]]]] = []
         returned_bytes = 0
+        deserialize = self._deserialize
         for table, items in response.get("Responses", {}).items():
             names = self._key_names[table]
             page: list[tuple[Hashable, Item]] = []
@@ -123,7 +162,7 @@ class GetStream:
                     returned_bytes += item_size(wire_item)
                 ident = (table, key_identity(key_of(wire_item, names)))
                 found.add(ident)
-                page.append((ident, deserialize_item(wire_item)))
+                page.append((ident, deserialize(wire_item)))
             pages.append((table, page))
         left = {entry.ident for entry in unprocessed}
         missing = [e for e in chunk if e.ident not in found and e.ident not in left]
@@ -141,48 +180,72 @@ class GetStream:
 
     # -- the stream ----------------------------------------------------------------
 
-    def pages_with_identity(self) -> Iterator[tuple[str, list[tuple[Hashable, Item]]]]:
+    def pages_with_identity(
+        self,
+    ) -> Generator[tuple[str, list[tuple[Hashable, Item]]], None, None]:
         """Like iterating the stream, with each item's key identity beside it."""
         if self._started:
             raise RuntimeError("a GetStream can be iterated once")
         self._started = True
-        batch = self._batch
+        ctx = self._ctx
         stats = CallStats("BatchGetItem")
-        result = self.result
+        deadline = self._deadline = Deadline(ctx.retry, self._options.deadline_at, ctx.clock)
+        scheduler = Scheduler(
+            self._send,
+            executor=ctx.executor,
+            concurrency=ctx.concurrency,
+            max_count=MAX_GET_KEYS,
+            max_bytes=ctx.max_request_bytes,
+            policy=ctx.retry,
+            deadline=deadline,
+            stats=stats,
+            bucket=ctx.capacity_read,
+            sleep=ctx.sleep,
+        )
+        # Keys given as lists are all reported at a deadline; a generator is not pulled on.
+        given_whole = all(isinstance(keys, Sequence) for keys in self._requests.values())
         try:
-            for event in run_engine(
-                self._entries(),
-                self._send,
-                executor=batch.executor,
-                concurrency=batch.concurrency,
-                max_count=MAX_GET_KEYS,
-                max_bytes=batch.max_request_bytes,
-                policy=batch.retry,
-                stats=stats,
-                bucket=batch.capacity_read,
-            ):
-                outcome = event.outcome
-                if outcome is not None:
-                    yield from self._settle(outcome, stats)
-                for entry in event.given_up:
-                    result.unprocessed.setdefault(entry.table, []).append(
-                        deserialize_item(entry.request)
-                    )
+            for event in scheduler.run(self._entries(), drain_on_deadline=given_whole):
+                yield from self._settle(event, stats, notify=True)
+        except GeneratorExit as error:
+            self._abort(scheduler, error, stats)
+            raise
+        except Exception as error:
+            self._abort(scheduler, error, stats)
+            raise BatchAbortedError(self.result, error) from error
+        except BaseException as error:
+            self._abort(scheduler, error, stats)
+            error.result = self.result  # type: ignore[attr-defined]
+            raise
         finally:
-            result.requests = stats.requests
-            stats.emit(batch.metrics)
+            self.result.requests = stats.requests
+            self.result.retries = stats.retried
+            self.result.throttles = stats.throttles
+            stats.emit(ctx.metrics)
+
+    def _abort(self, scheduler: Scheduler, error: BaseException, stats: CallStats) -> None:
+        for event in scheduler.abort(error):
+            for _ in self._settle(event, stats, notify=False):
+                pass  # the caller stopped reading: found items are not handed out
 
     def _settle(
-        self, outcome: Outcome, stats: CallStats
+        self, event: EngineEvent, stats: CallStats, notify: bool
     ) -> Iterator[tuple[str, list[tuple[Hashable, Item]]]]:
         result = self.result
-        if outcome.error is not None:
-            code, message = outcome.error
-            result.errors.append(ChunkError(code, message, len(outcome.sent)))
+        for gone in event.given_up:
+            key = deserialize_item(gone.entry.request)
+            result.failures.append(
+                Failure(gone.entry.table, key, gone.code, gone.reason, key, gone.entry.attempts)
+            )
+        outcome = event.outcome
+        if outcome is None or outcome.error is not None:
             return
         for entry in outcome.consumed or ():
             result.consumed_capacity.setdefault(entry["TableName"], Capacity()).add(entry)
         stats.add_capacity(outcome.consumed)
+        if notify and self._on_request is not None and not outcome.not_sent:
+            for request_event in request_events("BatchGetItem", outcome):
+                self._on_request(request_event)
         if outcome.payload is None:  # throttled as a whole: nothing came back
             return
         pages, missing = outcome.payload
@@ -193,15 +256,49 @@ class GetStream:
             yield table, page
 
     def __iter__(self) -> Iterator[GetPage]:
-        for table, page in self.pages_with_identity():
-            yield GetPage(table, [item for _, item in page])
+        pages = self._pages = self.pages_with_identity()
+        try:
+            for table, page in pages:
+                yield GetPage(table, [item for _, item in page])
+        finally:
+            pages.close()
+
+    def close(self) -> None:
+        """Stop early: settle the requests in flight, report the keys not answered."""
+        if self._pages is not None:
+            self._pages.close()
+
+    def __enter__(self) -> GetStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def collect(stream: GetStream, raise_on_unprocessed: bool) -> GetResult:
-    """Drain ``stream`` into a :class:`GetResult` with items in request order."""
+    """Drain ``stream`` into a :class:`GetResult` with items in request order.
+
+    If the stream stops on a caller-side failure, the error's result holds the items
+    found until then.
+    """
     found: dict[Hashable, Item] = {}
-    for _, page in stream.pages_with_identity():
-        found.update(page)
+    try:
+        for _, page in stream.pages_with_identity():
+            found.update(page)
+    finally:
+        _fill(stream, found)
+    result = stream.result
+    if raise_on_unprocessed and not result.complete:
+        raise UnprocessedKeysError(result)
+    return result
+
+
+def _fill(stream: GetStream, found: dict[Hashable, Item]) -> None:
     result = stream.result
     for table, order in stream.order.items():
         result.items[table] = [found[ident] for ident in order if ident in found]
@@ -209,7 +306,7 @@ def collect(stream: GetStream, raise_on_unprocessed: bool) -> GetResult:
         if missing:
             # Responses arrive in any order; report missing keys in request order too.
             position = {ident: n for n, ident in enumerate(order)}
-            missing.sort(key=lambda key: position[(table, key_identity(serialize_item(key)))])
-    if raise_on_unprocessed and not result.complete:
-        raise UnprocessedKeysError(result)
-    return result
+            names = stream._key_names[table]
+            missing.sort(
+                key=lambda key: position[(table, key_identity(prepare_key(table, key, names)))]
+            )

@@ -10,10 +10,17 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from .constants import THROTTLING_ERROR_CODES
+from .constants import THROTTLING_ERROR_CODES, TRANSIENT_ERROR_CODES
 from .exceptions import ThrottledError
 
-__all__ = ["RetryPolicy", "Deadline", "deadline_from_context", "is_throttle", "error_code"]
+__all__ = [
+    "RetryPolicy",
+    "Deadline",
+    "deadline_from_context",
+    "is_throttle",
+    "is_transient",
+    "error_code",
+]
 
 T = TypeVar("T")
 
@@ -25,7 +32,12 @@ class RetryPolicy:
     Parameters
     ----------
     max_attempts:
-        Sends per item (or per single request), the first included. Must be >= 1.
+        Sends per item (or per single request), the first included. Must be >= 1. With a
+        client from :func:`dynabatch.make_client` this is the real count on the wire
+        (botocore's own retries are off there); a client with botocore retries on
+        multiplies it by botocore's ``total_max_attempts``. Batch calls may add up to
+        ``ceil(log2(ops per request)) + 1`` sends per op to isolate an op DynamoDB refuses
+        (see :func:`dynabatch.engine.max_sends_per_op`).
     base_delay:
         Seconds; the backoff cap before attempt ``n`` is ``base_delay * 2**n``.
     max_delay:
@@ -113,14 +125,25 @@ def is_throttle(error: BaseException) -> bool:
     return isinstance(error, ClientError) and error_code(error) in THROTTLING_ERROR_CODES
 
 
+def is_transient(error: BaseException) -> bool:
+    """True when ``error`` is a throttle or a server-side failure worth retrying."""
+    return isinstance(error, ClientError) and (
+        error_code(error) in THROTTLING_ERROR_CODES or error_code(error) in TRANSIENT_ERROR_CODES
+    )
+
+
 def call_with_retry(
     operation: str,
     send: Callable[[], T],
     policy: RetryPolicy,
     on_throttle: Callable[[], Any] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: Deadline | None = None,
 ) -> T:
-    """Run one request, retrying throttling errors within ``policy``.
+    """Run one request, retrying throttling and transient errors within ``policy``.
+
+    ``deadline`` (default: ``policy.deadline`` from now) is absolute: no retry starts after
+    it and no backoff sleep runs past it.
 
     Raises
     ------
@@ -129,20 +152,19 @@ def call_with_retry(
     botocore.exceptions.ClientError
         Any other DynamoDB error, unchanged.
     """
-    started = time.monotonic()
+    limit = deadline if deadline is not None else Deadline(policy)
     attempt = 0
     while True:
         attempt += 1
         try:
             return send()
         except ClientError as error:
-            if not is_throttle(error):
+            if not is_transient(error):
                 raise
             if on_throttle is not None:
                 on_throttle()
-            out_of_time = (
-                policy.deadline is not None and time.monotonic() - started >= policy.deadline
-            )
-            if attempt >= policy.max_attempts or out_of_time:
+            pause = policy.backoff(attempt)
+            left = limit.remaining()
+            if attempt >= policy.max_attempts or (left is not None and pause >= left):
                 raise ThrottledError(operation, error_code(error), attempt) from error
-            sleep(policy.backoff(attempt))
+            sleep(pause)

@@ -7,9 +7,9 @@ what they accept (floats) and narrow what they return (bytes instead of ``Binary
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
@@ -20,7 +20,65 @@ __all__ = [
     "item_size",
     "key_identity",
     "key_of",
+    "NumberMode",
+    "deserializer",
+    "UnstorableValue",
 ]
+
+#: How reads return numbers: ``"decimal"`` (exact, boto3's way), ``"int"`` (``int`` where
+#: integral, ``Decimal`` otherwise) or ``"float"`` (``int`` where integral, ``float``
+#: otherwise; may round).
+NumberMode = Literal["decimal", "int", "float"]
+
+#: DynamoDB keeps at most 38 significant digits of a number.
+MAX_NUMBER_DIGITS = 38
+#: Adjusted exponents DynamoDB accepts: 1E-130 up to 9.99...E+125 (either sign).
+MIN_NUMBER_EXPONENT = -130
+MAX_NUMBER_EXPONENT = 125
+_SMALL_INT = 10**MAX_NUMBER_DIGITS
+
+
+class UnstorableValue(ValueError):
+    """A value DynamoDB would reject; the message says why (the caller adds where)."""
+
+
+def number_text(value: int | float | Decimal) -> str:
+    """The DynamoDB ``N`` text of a number, or :class:`UnstorableValue` saying why not.
+
+    An int, a float and a Decimal of the same value give the same verdict: ``10**38`` and
+    ``1e38`` are both one significant digit and both stored.
+    """
+    if type(value) is int and -_SMALL_INT < value < _SMALL_INT:
+        return str(value)  # the common case: at most 38 digits, in range
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UnstorableValue(f"{value!r} cannot be stored: NaN and Infinity are not numbers")
+        number = Decimal(repr(value))
+    else:
+        number = value if isinstance(value, Decimal) else Decimal(value)
+        if not number.is_finite():
+            raise UnstorableValue(f"{value!r} cannot be stored: NaN and Infinity are not numbers")
+    if not number:
+        return "0"
+    digits = number.as_tuple().digits
+    significant = len(digits)
+    while significant > 1 and digits[significant - 1] == 0:
+        significant -= 1
+    if significant > MAX_NUMBER_DIGITS:
+        raise UnstorableValue(
+            f"{value!r} has {significant} significant digits; DynamoDB keeps at most "
+            f"{MAX_NUMBER_DIGITS}"
+        )
+    exponent = number.adjusted()
+    if not MIN_NUMBER_EXPONENT <= exponent <= MAX_NUMBER_EXPONENT:
+        raise UnstorableValue(
+            f"{value!r} is outside DynamoDB's number range (magnitude 1E-130 to 9.99E+125)"
+        )
+    if len(digits) > MAX_NUMBER_DIGITS:
+        # Trailing zeros past 38 digits (10**38): the same number, written shorter.
+        number = number.normalize()
+    return str(number)
+
 
 #: One DynamoDB-JSON value, e.g. ``{"S": "abc"}``.
 AttributeValue = dict[str, Any]
@@ -40,15 +98,40 @@ class _Serializer(TypeSerializer):  # type: ignore[misc]
         return isinstance(value, (int, Decimal, float))
 
     def _serialize_n(self, value: Any) -> str:
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                raise TypeError(f"Infinity and NaN are not supported: {value!r}")
-            value = Decimal(repr(value))
-        return str(super()._serialize_n(value))
+        return number_text(value)
+
+    # boto3 serializes an empty set as an empty NS; DynamoDB rejects empty sets.
+    def _serialize_ns(self, value: Any) -> list[str]:
+        if not value:
+            raise UnstorableValue("an empty set cannot be stored")
+        return [number_text(n) for n in value]
+
+    def _serialize_ss(self, value: Any) -> list[str]:
+        if not value:
+            raise UnstorableValue("an empty set cannot be stored")
+        return list(value)
+
+    def _serialize_bs(self, value: Any) -> list[Any]:
+        if not value:
+            raise UnstorableValue("an empty set cannot be stored")
+        return [self._serialize_b(b) for b in value]
 
 
 class _Deserializer(TypeDeserializer):  # type: ignore[misc]
     """boto3's deserializer returning plain ``bytes`` for binary values."""
+
+    numbers: NumberMode = "decimal"
+
+    def _deserialize_n(self, value: str) -> Any:
+        number = super()._deserialize_n(value)
+        if self.numbers == "decimal":
+            return number
+        if number == number.to_integral_value():
+            return int(number)
+        return float(number) if self.numbers == "float" else number
+
+    def _deserialize_ns(self, value: Any) -> set[Any]:
+        return {self._deserialize_n(v) for v in value}
 
     def _deserialize_b(self, value: Any) -> bytes:
         return bytes(value)
@@ -59,6 +142,10 @@ class _Deserializer(TypeDeserializer):  # type: ignore[misc]
 
 _SERIALIZER = _Serializer()
 _DESERIALIZER = _Deserializer()
+_DESERIALIZERS: dict[str, _Deserializer] = {"decimal": _DESERIALIZER}
+for _mode in ("int", "float"):
+    _DESERIALIZERS[_mode] = _Deserializer()
+    _DESERIALIZERS[_mode].numbers = _mode
 
 
 def serialize_item(item: Mapping[str, Any]) -> dict[str, AttributeValue]:
@@ -76,17 +163,38 @@ def serialize_item(item: Mapping[str, Any]) -> dict[str, AttributeValue]:
 
     Raises
     ------
+    UnstorableValue
+        (a ``ValueError``) for values DynamoDB rejects: NaN, infinity, numbers out of
+        range or over 38 significant digits, empty sets.
     TypeError
-        For values DynamoDB cannot store (NaN, infinity, unsupported types).
+        For types DynamoDB has no form for.
     """
     serialize = _SERIALIZER.serialize
     return {name: serialize(value) for name, value in item.items()}
 
 
-def deserialize_item(item: Mapping[str, AttributeValue]) -> dict[str, Any]:
-    """Convert a DynamoDB-JSON item back to plain Python (numbers as ``Decimal``)."""
-    deserialize = _DESERIALIZER.deserialize
+def deserialize_item(
+    item: Mapping[str, AttributeValue], numbers: NumberMode = "decimal"
+) -> dict[str, Any]:
+    """Convert a DynamoDB-JSON item back to plain Python; numbers as ``numbers`` says."""
+    deserialize = _DESERIALIZERS[numbers].deserialize
     return {name: deserialize(value) for name, value in item.items()}
+
+
+def deserializer(numbers: NumberMode = "decimal") -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """A DynamoDB-JSON-to-Python item converter returning numbers as ``numbers`` says.
+
+    ``"decimal"`` is boto3's behaviour; ``"int"`` gives ``int`` for integral numbers and
+    ``Decimal`` otherwise; ``"float"`` gives ``int`` or ``float`` (which may round).
+    """
+    if numbers not in _DESERIALIZERS:
+        raise ValueError(f"numbers must be 'decimal', 'int' or 'float', not {numbers!r}")
+    deserialize = _DESERIALIZERS[numbers].deserialize
+
+    def convert(item: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: deserialize(value) for name, value in item.items()}
+
+    return convert
 
 
 def _number_size(text: str) -> int:

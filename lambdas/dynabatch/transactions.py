@@ -17,6 +17,7 @@ from .constants import (
     MAX_TRANSACT_ITEMS,
     TRANSACTION_THROTTLE_CODES,
 )
+from .context import TableUnavailable
 from .exceptions import (
     BatchLayerError,
     CancellationReason,
@@ -190,7 +191,7 @@ def _key_names(batch: BatchClient, table: str) -> tuple[str, ...] | None:
         return names
     try:
         return batch.key_names(table)
-    except ClientError:
+    except (ClientError, TableUnavailable):
         return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ __all__ = [
     "Delete",
     "Capacity",
     "ChunkError",
+    "Failure",
+    "RequestEvent",
     "GetPage",
     "GetResult",
     "WriteResult",
@@ -68,11 +71,70 @@ class Capacity:
 
 @dataclass(frozen=True)
 class ChunkError:
-    """A non-retryable error DynamoDB returned for one request; its items are in ``unprocessed``."""
+    """How many ops failed with one code and message (a summary of ``failures``)."""
 
     code: str
     message: str
     count: int
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One op the layer did not complete, and why.
+
+    Attributes
+    ----------
+    table:
+        The op's table.
+    key:
+        Its key in plain Python, when known (``None`` when the op has no usable key).
+    code:
+        What happened: ``InvalidItem``/``ItemTooLarge`` (refused before sending),
+        ``ValidationException`` (DynamoDB refused this op), ``ResourceNotFoundException``,
+        ``AccessDeniedException`` (the table), ``RetriesExhausted``, ``DeadlineExceeded``,
+        ``Aborted`` (the call stopped on a caller-side failure), or another DynamoDB code.
+    reason:
+        Human text, with DynamoDB's own message where it gave one.
+    request:
+        The op in plain Python: ``{"PutRequest": {"Item": ...}}`` /
+        ``{"DeleteRequest": {"Key": ...}}`` for writes, the key for reads.
+    attempts:
+        Times it was sent; ``0``: never sent.
+    """
+
+    table: str
+    key: dict[str, Any] | None
+    code: str
+    reason: str
+    request: dict[str, Any]
+    attempts: int = 0
+
+    @property
+    def retryable(self) -> bool:
+        """True when sending it again later may succeed (it was not refused for its content)."""
+        return self.code not in ("InvalidItem", "ItemTooLarge", "ValidationException")
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    """One finished request's share for one table, handed to an ``on_request`` callback.
+
+    ``items`` counts the ops of this table in the request, ``retries`` those of them that
+    were sent before, ``throttled`` whether DynamoDB left any of them unprocessed or
+    throttled the request, ``duration`` the request's seconds on the wire.
+    """
+
+    operation: str
+    table: str
+    items: int
+    duration: float
+    retries: int
+    throttled: bool
+
+
+def _summary(failures: list[Failure]) -> list[ChunkError]:
+    counts = Counter((f.code, f.reason) for f in failures)
+    return [ChunkError(code, reason, n) for (code, reason), n in counts.items()]
 
 
 @dataclass
@@ -93,27 +155,43 @@ class GetResult:
         Table to found items, in the order their keys were first requested.
     missing:
         Table to keys that DynamoDB answered for and does not hold.
-    unprocessed:
-        Table to keys still unread after the retry budget (empty when complete).
+    failures:
+        One :class:`Failure` per key not answered, with its reason (empty when complete).
     consumed_capacity:
         Table to the capacity consumed, when it was asked for (or metrics/budget need it).
     requests:
         BatchGetItem requests sent, retries included.
-    errors:
-        Non-retryable errors, whose keys are in ``unprocessed``.
+    retries:
+        Keys sent again after DynamoDB left them unprocessed or throttled their request.
+    throttles:
+        Requests DynamoDB throttled or answered only in part.
     """
 
     items: dict[str, list[Item]] = field(default_factory=dict)
     missing: dict[str, list[Key]] = field(default_factory=dict)
-    unprocessed: dict[str, list[Key]] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
     consumed_capacity: dict[str, Capacity] = field(default_factory=dict)
     requests: int = 0
-    errors: list[ChunkError] = field(default_factory=list)
+    retries: int = 0
+    throttles: int = 0
 
     @property
     def complete(self) -> bool:
         """True when every key was answered (found or missing)."""
-        return not any(self.unprocessed.values())
+        return not self.failures
+
+    @property
+    def unprocessed(self) -> dict[str, list[Key]]:
+        """Table to keys not answered (the keys of ``failures``)."""
+        out: dict[str, list[Key]] = {}
+        for failure in self.failures:
+            out.setdefault(failure.table, []).append(failure.request)
+        return out
+
+    @property
+    def errors(self) -> list[ChunkError]:
+        """``failures`` summarised: one entry per distinct code and reason."""
+        return _summary(self.failures)
 
 
 @dataclass
@@ -127,30 +205,55 @@ class WriteResult:
     superseded:
         Requests dropped because a later request in the same call had the same key
         (last write wins).
-    unprocessed:
-        Table to requests still unwritten after the retry budget, as
-        ``{"PutRequest": {"Item": ...}}`` / ``{"DeleteRequest": {"Key": ...}}`` in plain
-        Python; feed them to :func:`dynabatch.ops_from_request_items` to try again.
-    consumed_capacity, requests, errors:
+    failures:
+        One :class:`Failure` per op not written, with table, key, reason and the request.
+    consumed_capacity, requests, retries, throttles:
         As in :class:`GetResult`.
     """
 
     written: int = 0
     superseded: int = 0
-    unprocessed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
     consumed_capacity: dict[str, Capacity] = field(default_factory=dict)
     requests: int = 0
-    errors: list[ChunkError] = field(default_factory=list)
+    retries: int = 0
+    throttles: int = 0
 
     @property
     def complete(self) -> bool:
         """True when every request was written."""
-        return not any(self.unprocessed.values())
+        return not self.failures
+
+    @property
+    def unprocessed(self) -> dict[str, list[dict[str, Any]]]:
+        """Table to the requests not written, as ``{"PutRequest": {"Item": ...}}`` /
+        ``{"DeleteRequest": {"Key": ...}}`` in plain Python; feed them to
+        :func:`dynabatch.ops_from_request_items` to try again."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for failure in self.failures:
+            out.setdefault(failure.table, []).append(failure.request)
+        return out
 
     @property
     def unprocessed_count(self) -> int:
-        """How many requests are in ``unprocessed``."""
-        return sum(len(v) for v in self.unprocessed.values())
+        """How many requests were not written."""
+        return len(self.failures)
+
+    @property
+    def errors(self) -> list[ChunkError]:
+        """``failures`` summarised: one entry per distinct code and reason."""
+        return _summary(self.failures)
+
+    def merge(self, other: WriteResult) -> None:
+        """Add another part of the same job to this result (e.g. a BatchWriter flush)."""
+        self.written += other.written
+        self.superseded += other.superseded
+        self.failures.extend(other.failures)
+        self.requests += other.requests
+        self.retries += other.retries
+        self.throttles += other.throttles
+        for table, capacity in other.consumed_capacity.items():
+            self.consumed_capacity.setdefault(table, Capacity()).merge(capacity)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,7 @@ reason; a false condition is reported, never retried.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import math
 import threading
 import time
 from collections import Counter
@@ -22,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.conditions import Attr, ConditionExpressionBuilder
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .engine import Entry, Outcome, run_engine
+from .context import TableUnavailable
+from .engine import EngineEvent, Entry, Outcome, Scheduler
 from .exceptions import BatchLayerError
 from .expressions import build_condition, merge_expression_parts
 from .metrics import CallStats
@@ -174,6 +173,7 @@ class _Updates:
         self._table_errors: dict[str, tuple[str, str]] = {}
         self._sends = 0
         self._lock = threading.Lock()
+        self._old_items: dict[Hashable, Any] = {}
 
     # -- the source --------------------------------------------------------------------
 
@@ -229,6 +229,9 @@ class _Updates:
         if names is None:
             try:
                 names = self.batch.key_names(table)
+            except TableUnavailable as error:
+                self._table_errors[table] = (error.code, error.message)
+                raise _TableUnknown(error.code, error.message) from None
             except (ClientError, BotoCoreError) as error:
                 if isinstance(error, ClientError):
                     code = error_code(error)
@@ -244,8 +247,6 @@ class _Updates:
 
     def send(self, chunk: list[Entry]) -> Outcome:
         (entry,) = chunk
-        if self.deadline.expired():
-            return Outcome(sent=chunk, error=("DeadlineExceeded", "not sent before the deadline"))
         with self._lock:
             self._sends += 1
         try:
@@ -272,34 +273,31 @@ class _Updates:
         key = {n: update.key[n] for n in names if n in update.key} if names else dict(update.key)
         self.result.failed.append(FailedUpdate(update.table, key, code, message, old_item))
 
-    def settle(self, outcome: Outcome, given_up: list[Entry]) -> None:
+    def handle(self, event: EngineEvent) -> None:
+        """Fold one scheduler event into the result: a finished request, or updates the
+        scheduler gave up (a false condition, the retry budget, the deadline, an abort)."""
         result = self.result
-        (entry,) = outcome.sent
-        update = self.updates[entry.ident]
-        if outcome.error is not None:
-            del self.updates[entry.ident]
-            code, message = outcome.error
-            old = outcome.payload
+        outcome = event.outcome
+        if outcome is not None and not outcome.not_sent:
+            (entry,) = outcome.sent
+            if outcome.error is not None:
+                # The scheduler reports this entry as given up in the same event.
+                self._old_items[entry.ident] = outcome.payload
+            elif not outcome.unprocessed:
+                update = self.updates.pop(entry.ident)
+                result.updated += 1
+                for consumed in (outcome.consumed if self.want_capacity else None) or ():
+                    result.consumed_capacity.setdefault(update.table, Capacity()).add(consumed)
+                self.stats.add_capacity(outcome.consumed)
+        for gone in event.given_up:
+            update = self.updates.pop(gone.entry.ident)
+            old = self._old_items.pop(gone.entry.ident, None)
+            code, message = gone.code, gone.reason
             if code == CONDITION_FAILED and old is None and not self.create_missing:
                 code, message = "ItemNotFound", "no item at this key (create_missing is off)"
+            elif code == "RetriesExhausted":
+                message = f"throttled on all {gone.entry.attempts} attempt(s) of the retry budget"
             self.fail(update, code, message, old if self.return_old else None)
-            return
-        for consumed in (outcome.consumed if self.want_capacity else None) or ():
-            result.consumed_capacity.setdefault(update.table, Capacity()).add(consumed)
-        self.stats.add_capacity(outcome.consumed)
-        if not outcome.unprocessed:
-            del self.updates[entry.ident]
-            result.updated += 1
-        elif given_up:
-            del self.updates[entry.ident]
-            if self.deadline.expired():
-                self.fail(update, "DeadlineExceeded", "still throttled when the deadline came")
-            else:
-                self.fail(
-                    update,
-                    "RetriesExhausted",
-                    f"throttled on all {entry.attempts} attempt(s) of the retry budget",
-                )
 
 
 class _TableUnknown(Exception):
@@ -329,23 +327,27 @@ def update_items(
         return_old=return_old_on_condition_failure,
         return_consumed_capacity=return_consumed_capacity,
     )
+    scheduler = Scheduler(
+        call.send,
+        executor=batch.executor,
+        concurrency=batch.concurrency,
+        max_count=1,
+        max_bytes=batch.max_request_bytes,
+        policy=batch.retry,
+        deadline=deadline,
+        stats=call.stats,
+        bucket=batch.capacity_write,
+        sleep=sleep,
+    )
     try:
-        for event in run_engine(
-            call.entries(updates),
-            call.send,
-            executor=batch.executor,
-            concurrency=batch.concurrency,
-            max_count=1,
-            max_bytes=batch.max_request_bytes,
-            # The Deadline above is the one time limit; the engine's relative one is off.
-            policy=dataclasses.replace(batch.retry, deadline=None),
-            stats=call.stats,
-            bucket=batch.capacity_write,
-            clock=_until(deadline),
-            sleep=lambda seconds: sleep(deadline.clip(seconds)),
-        ):
-            if event.outcome is not None:
-                call.settle(event.outcome, event.given_up)
+        for event in scheduler.run(call.entries(updates), drain_on_deadline=False):
+            call.handle(event)
+    except BaseException as error:
+        # Interrupted while waiting: settle what is in flight, report the rest, re-raise.
+        for event in scheduler.abort(error):
+            call.handle(event)
+        error.result = call.result  # type: ignore[attr-defined]
+        raise
     finally:
         result = call.result
         result.requests = call._sends
@@ -360,18 +362,3 @@ def update_items(
     if raise_on_failure and not result.complete:
         raise UpdateItemsError(result)
     return result
-
-
-def _until(deadline: Deadline) -> Callable[[], float]:
-    """The engine's clock: real time until the deadline, then "forever".
-
-    Past the deadline every retry waiting for its backoff is due at once, so it reaches
-    :meth:`_Updates.send`, which reports it without sending instead of the engine
-    sleeping out a backoff that ends after the deadline.
-    """
-
-    def clock() -> float:
-        now = deadline.clock()
-        return math.inf if deadline.at is not None and now >= deadline.at else now
-
-    return clock

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .constants import MAX_ITEM_BYTES, MAX_WRITE_ITEMS
-from .engine import Entry, Outcome, run_engine
-from .exceptions import ItemTooLargeError, UnprocessedItemsError
+from .checks import prepare_item, prepare_key
+from .constants import MAX_WRITE_ITEMS
+from .context import BatchContext, TableUnavailable
+from .engine import EngineEvent, Entry, GivenUp, Outcome, Scheduler
+from .exceptions import BatchAbortedError, InvalidItemError, UnprocessedItemsError
 from .metrics import CallStats
-from .serde import deserialize_item, item_size, key_identity, key_of, serialize_item
-from .types import Capacity, ChunkError, Delete, Put, WriteResult
+from .retry import Deadline
+from .serde import deserialize_item, item_size, key_identity, key_of
+from .types import Capacity, Delete, Failure, Put, RequestEvent, WriteResult
 
-if TYPE_CHECKING:
-    from .client import BatchClient
-
-__all__ = ["write", "BatchWriter", "ops_from_request_items"]
+__all__ = ["write", "BatchWriter", "WriteOptions", "ops_from_request_items", "request_events"]
 
 WriteOp = Put | Delete
 
@@ -45,59 +47,93 @@ def ops_from_request_items(
     return ops
 
 
+@dataclass(frozen=True)
+class WriteOptions:
+    """Per-call options of a batch write."""
+
+    raise_on_unprocessed: bool = True
+    return_consumed_capacity: bool = False
+    deadline_at: float | None = None
+    on_request: Callable[[RequestEvent], None] | None = None
+
+
 class _Write:
     """One write_items call: turns operations into entries and responses into a result."""
 
-    def __init__(self, batch: BatchClient) -> None:
-        self.batch = batch
+    def __init__(self, ctx: BatchContext, options: WriteOptions) -> None:
+        self.ctx = ctx
+        self.options = options
         self.result = WriteResult()
-        self.want_capacity = bool(batch.metrics is not None or batch.capacity_write)
+        self.want_capacity = bool(
+            options.return_consumed_capacity or ctx.metrics is not None or ctx.capacity_write
+        )
+        self.on_request = options.on_request or ctx.on_request
         self.stats = CallStats("BatchWriteItem")
+        self._names: dict[str, tuple[str, ...] | TableUnavailable] = {}
+        self._unique: dict[Any, Entry] = {}
+        self.deadline = Deadline(ctx.retry, options.deadline_at, ctx.clock)
+
+    def key_names(self, table: str) -> tuple[str, ...]:
+        # One DescribeTable per table and call at most, a failure remembered too.
+        names = self._names.get(table)
+        if names is None:
+            known = self.ctx.known_key_names(table)
+            if known is None and self.deadline.expired():
+                # Describing the table would be a request after the deadline.
+                raise TableUnavailable(table, "DeadlineExceeded", "the call's deadline passed")
+            try:
+                names = known or self.ctx.key_names(table)
+            except TableUnavailable as error:
+                names = error
+            self._names[table] = names
+        if isinstance(names, TableUnavailable):
+            raise names
+        return names
 
     def entry(self, op: WriteOp) -> Entry:
-        names = self.batch.key_names(op.table)
+        names = self.key_names(op.table)
+        types = self.ctx.key_types(op.table)
         if isinstance(op, Put):
-            wire = serialize_item(op.item)
-            size = item_size(wire)
-            if size > MAX_ITEM_BYTES:
-                raise ItemTooLargeError(op.table, _plain_key(op.item, names), size, MAX_ITEM_BYTES)
-            key = key_of(wire, names)
+            wire, size, key = prepare_item(op.table, op.item, names, types)
             request: dict[str, Any] = {"PutRequest": {"Item": wire}}
             units = float(max(1, math.ceil(size / 1024)))
-        elif isinstance(op, Delete):
-            key = key_of(serialize_item(op.key), names)
+        else:
+            key = prepare_key(op.table, op.key, names, types)
             request = {"DeleteRequest": {"Key": key}}
             size = item_size(key)
             units = 1.0
-        else:
-            raise TypeError(f"expected Put or Delete, got {type(op).__name__}")
         return Entry(op.table, (op.table, key_identity(key)), request, size, units)
 
     def entries(self, ops: Iterable[WriteOp]) -> Iterator[Entry]:
+        """Entries of ``ops``; a bad op is reported on its own and never sent."""
         for op in ops:
             if not isinstance(op, (Put, Delete)):
                 raise TypeError(f"expected Put or Delete, got {type(op).__name__}")
             try:
                 yield self.entry(op)
-            except (ValueError, TypeError) as error:
-                # A stream cannot be checked whole before sending: the bad request is
-                # refused, never sent, and reported with the others left unprocessed.
-                code = "ItemTooLarge" if isinstance(error, ItemTooLargeError) else "InvalidItem"
-                self.result.errors.append(ChunkError(code, str(error), 1))
-                self._leave(op.table, _plain_request(op))
+            except InvalidItemError as error:
+                self._refuse(op, error.code, str(error), error.key)
+            except TableUnavailable as error:
+                self._refuse(op, error.code, error.message, None)
+
+    def _refuse(self, op: WriteOp, code: str, reason: str, key: dict[str, Any] | None) -> None:
+        request = _plain_request(op)
+        if key is None and isinstance(op, Delete) and isinstance(op.key, Mapping):
+            key = dict(op.key)
+        self.result.failures.append(Failure(op.table, key, code, reason, request, 0))
 
     def send(self, chunk: list[Entry]) -> Outcome:
         request_items: dict[str, list[Any]] = {}
         for entry in chunk:
             request_items.setdefault(entry.table, []).append(entry.request)
-        kwargs: dict[str, Any] = {"RequestItems": request_items}
+        params: dict[str, Any] = {"RequestItems": request_items}
         if self.want_capacity:
-            kwargs["ReturnConsumedCapacity"] = "TOTAL"
-        response = self.batch.client.batch_write_item(**kwargs)
+            params["ReturnConsumedCapacity"] = "TOTAL"
+        response = self.ctx.call("BatchWriteItem", params)
         by_ident = {entry.ident: entry for entry in chunk}
         unprocessed = []
         for table, requests in response.get("UnprocessedItems", {}).items():
-            names = self.batch.key_names(table)
+            names = self.key_names(table)
             for request in requests:
                 if "PutRequest" in request:
                     key = key_of(request["PutRequest"]["Item"], names)
@@ -111,75 +147,122 @@ class _Write:
             throttled=bool(unprocessed),
         )
 
-    def _leave(self, table: str, request: dict[str, Any]) -> None:
-        self.result.unprocessed.setdefault(table, []).append(request)
+    def _source(self, ops: Iterable[WriteOp]) -> tuple[Iterator[Entry], bool]:
+        if not isinstance(ops, Sequence):
+            return self.entries(ops), False
+        # A list is de-duplicated whole, so no key is written twice.
+        unique = self._unique = {}
+        for entry in self.entries(ops):
+            if unique.pop(entry.ident, None) is not None:
+                self.result.superseded += 1
+            unique[entry.ident] = entry
+        return iter(list(unique.values())), True
 
     def run(self, ops: Iterable[WriteOp]) -> WriteResult:
-        batch, result, stats = self.batch, self.result, self.stats
-        if isinstance(ops, Sequence):
-            # A list can be checked whole, so nothing is sent when one item is too large,
-            # and de-duplicated whole, so no key is written twice.
-            unique: dict[Any, Entry] = {}
-            for op in ops:
-                entry = self.entry(op)
-                if unique.pop(entry.ident, None) is not None:
-                    result.superseded += 1
-                unique[entry.ident] = entry
-            entries: Iterable[Entry] = list(unique.values())
-        else:
-            entries = self.entries(ops)
+        ctx, stats = self.ctx, self.stats
+        scheduler: Scheduler | None = None
         try:
-            for event in run_engine(
-                entries,
+            source, is_list = self._source(ops)
+            scheduler = Scheduler(
                 self.send,
-                executor=batch.executor,
-                concurrency=batch.concurrency,
+                executor=ctx.executor,
+                concurrency=ctx.concurrency,
                 max_count=MAX_WRITE_ITEMS,
-                max_bytes=batch.max_request_bytes,
-                policy=batch.retry,
+                max_bytes=ctx.max_request_bytes,
+                policy=ctx.retry,
+                deadline=self.deadline,
                 stats=stats,
-                bucket=batch.capacity_write,
-            ):
-                result.superseded += event.superseded
-                outcome = event.outcome
-                if outcome is not None:
-                    self._settle(outcome)
-                for entry in event.given_up:
-                    self._leave(entry.table, _plain_wire_request(entry.request))
+                bucket=ctx.capacity_write,
+                sleep=ctx.sleep,
+            )
+            for event in scheduler.run(source, drain_on_deadline=is_list):
+                self._handle(event, notify=True)
+        except BaseException as error:
+            if scheduler is not None:
+                for event in scheduler.abort(error):
+                    self._handle(event, notify=False)
+            else:  # stopped while a list was being checked: none of it was sent
+                reason = f"not sent: the call stopped on {type(error).__name__}: {error}"
+                for entry in self._unique.values():
+                    self._handle(EngineEvent(given_up=[GivenUp(entry, "Aborted", reason)]), False)
+            raise
         finally:
-            result.requests = stats.requests
-            stats.items = result.written
-            stats.emit(batch.metrics)
-        return result
+            self.result.requests = stats.requests
+            self.result.retries = stats.retried
+            self.result.throttles = stats.throttles
+            stats.items = self.result.written
+            stats.emit(ctx.metrics)
+        return self.result
 
-    def _settle(self, outcome: Outcome) -> None:
+    def _handle(self, event: EngineEvent, notify: bool) -> None:
         result = self.result
-        if outcome.error is not None:
-            code, message = outcome.error
-            result.errors.append(ChunkError(code, message, len(outcome.sent)))
+        result.superseded += event.superseded
+        for gone in event.given_up:
+            result.failures.append(self._failure(gone))
+        outcome = event.outcome
+        if outcome is None or outcome.error is not None:
             return
         result.written += len(outcome.sent) - len(outcome.unprocessed)
         for entry in outcome.consumed or ():
             result.consumed_capacity.setdefault(entry["TableName"], Capacity()).add(entry)
         self.stats.add_capacity(outcome.consumed)
+        if notify and self.on_request is not None and not outcome.not_sent:
+            for event_for_table in request_events("BatchWriteItem", outcome):
+                self.on_request(event_for_table)
+
+    def _failure(self, gone: GivenUp) -> Failure:
+        entry = gone.entry
+        request = _plain_wire_request(entry.request)
+        if "PutRequest" in request:
+            names = self._names.get(entry.table)
+            item = request["PutRequest"]["Item"]
+            key = {n: item[n] for n in names if n in item} if isinstance(names, tuple) else None
+        else:
+            key = request["DeleteRequest"]["Key"]
+        return Failure(entry.table, key, gone.code, gone.reason, request, entry.attempts)
 
 
-def write(batch: BatchClient, ops: Iterable[WriteOp], raise_on_unprocessed: bool) -> WriteResult:
+def request_events(operation: str, outcome: Outcome) -> list[RequestEvent]:
+    """One :class:`RequestEvent` per table of a finished request."""
+    counts: dict[str, list[int]] = {}
+    for entry in outcome.sent:
+        figures = counts.setdefault(entry.table, [0, 0])
+        figures[0] += 1
+        figures[1] += entry.attempts > 1
+    throttled = outcome.throttled or bool(outcome.unprocessed)
+    return [
+        RequestEvent(operation, table, n, outcome.duration, retries, throttled)
+        for table, (n, retries) in counts.items()
+    ]
+
+
+def write(ctx: BatchContext, ops: Iterable[WriteOp], options: WriteOptions) -> WriteResult:
     """Run one batch write; see :meth:`BatchClient.write_items`."""
-    result = _Write(batch).run(ops)
-    if raise_on_unprocessed and not result.complete:
+    job = _Write(ctx, options)
+    try:
+        result = job.run(ops)
+    except Exception as error:
+        raise BatchAbortedError(job.result, error) from error
+    except BaseException as error:
+        _attach(error, job.result)
+        raise
+    if options.raise_on_unprocessed and not result.complete:
         raise UnprocessedItemsError(result)
     return result
 
 
-def _plain_key(item: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: item[name] for name in names if name in item}
+def _attach(error: BaseException, result: Any) -> None:
+    # KeyboardInterrupt propagates as itself; the result rides on it.
+    with contextlib.suppress(AttributeError):  # exceptions with __slots__
+        error.result = result  # type: ignore[attr-defined]
 
 
 def _plain_request(op: WriteOp) -> dict[str, Any]:
     if isinstance(op, Put):
-        return {"PutRequest": {"Item": dict(op.item)}}
-    return {"DeleteRequest": {"Key": dict(op.key)}}
+        item = dict(op.item) if isinstance(op.item, Mapping) else op.item
+        return {"PutRequest": {"Item": item}}
+    key = dict(op.key) if isinstance(op.key, Mapping) else op.key
+    return {"DeleteRequest": {"Key": key}}
 
 
 def _plain_wire_request(request: Mapping[str, Any]) -> dict[str, Any]:
@@ -191,11 +274,15 @@ def _plain_wire_request(request: Mapping[str, Any]) -> dict[str, Any]:
 class BatchWriter:
     """Push-style writer, like boto3's ``batch_writer`` but parallel, bounded and lossless.
 
-    Buffers up to ``buffer_size`` operations, then writes them with
-    :meth:`BatchClient.write_items`. On leaving the ``with`` block it flushes what is left
-    and, unless ``raise_on_unprocessed=False``, raises :class:`UnprocessedItemsError`
-    carrying every request that could not be written. Operations on one key keep their
-    order, so the last put or delete of a key wins.
+    Buffers up to ``buffer_size`` operations, then writes them as one batch write. A bad
+    op (too large, a NaN, a missing key attribute) is reported in ``result.failures`` and
+    never takes the other buffered ops with it. On leaving the ``with`` block it flushes
+    what is left and, unless ``raise_on_unprocessed=False``, raises
+    :class:`UnprocessedItemsError` carrying every op not written. If the block raises, the
+    buffer is not sent: its ops are reported as ``Aborted`` (never sent) and the error is
+    raised as :class:`BatchAbortedError` carrying the result (``KeyboardInterrupt``
+    propagates as itself, the result on its ``result`` attribute). Operations on one key
+    keep their order, so the last put or delete of a key wins.
 
     Example
     -------
@@ -206,11 +293,15 @@ class BatchWriter:
     """
 
     def __init__(
-        self, batch: BatchClient, buffer_size: int | None = None, raise_on_unprocessed: bool = True
+        self,
+        ctx: BatchContext,
+        buffer_size: int | None = None,
+        options: WriteOptions | None = None,
     ) -> None:
-        self.batch = batch
-        self.buffer_size = buffer_size or batch.concurrency * MAX_WRITE_ITEMS
-        self.raise_on_unprocessed = raise_on_unprocessed
+        self.ctx = ctx
+        self.buffer_size = buffer_size or ctx.concurrency * MAX_WRITE_ITEMS
+        self.options = options or WriteOptions()
+        self.raise_on_unprocessed = self.options.raise_on_unprocessed
         self.result = WriteResult()
         self._buffer: list[WriteOp] = []
 
@@ -228,19 +319,26 @@ class BatchWriter:
             self.flush()
 
     def flush(self) -> WriteResult:
-        """Write everything buffered now; returns the running total result."""
+        """Write everything buffered now; returns the running total result.
+
+        Raises
+        ------
+        BatchAbortedError
+            When the write stopped on a caller-side failure; ``result`` is the total.
+        """
         buffer, self._buffer = self._buffer, []
         if buffer:
-            part = _Write(self.batch).run(buffer)
-            total = self.result
-            total.written += part.written
-            total.superseded += part.superseded
-            total.requests += part.requests
-            total.errors.extend(part.errors)
-            for table, requests in part.unprocessed.items():
-                total.unprocessed.setdefault(table, []).extend(requests)
-            for table, capacity in part.consumed_capacity.items():
-                total.consumed_capacity.setdefault(table, Capacity()).merge(capacity)
+            job = _Write(self.ctx, self.options)
+            try:
+                job.run(buffer)
+            except Exception as error:
+                self.result.merge(job.result)
+                raise BatchAbortedError(self.result, error) from error
+            except BaseException as error:
+                self.result.merge(job.result)
+                _attach(error, self.result)
+                raise
+            self.result.merge(job.result)
         return self.result
 
     def __enter__(self) -> BatchWriter:
@@ -252,6 +350,19 @@ class BatchWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc is not None:
+            buffer, self._buffer = self._buffer, []
+            reason = f"not sent: the with block raised {type(exc).__name__}: {exc}"
+            for op in buffer:
+                request = _plain_request(op)
+                key = dict(op.key) if isinstance(op, Delete) else None
+                self.result.failures.append(Failure(op.table, key, "Aborted", reason, request))
+            if isinstance(exc, BatchAbortedError):
+                return
+            if isinstance(exc, Exception):
+                raise BatchAbortedError(self.result, exc) from exc
+            _attach(exc, self.result)
+            return
         self.flush()
-        if exc_type is None and self.raise_on_unprocessed and not self.result.complete:
+        if self.raise_on_unprocessed and not self.result.complete:
             raise UnprocessedItemsError(self.result)

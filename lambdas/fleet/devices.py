@@ -156,8 +156,10 @@ class DeviceLoader:
         self.ttl_seconds = ttl_seconds
         self.metrics = metrics
 
-    def device_ids(self, user_id: str) -> list[str]:
+    def device_ids(self, user_id: str, deadline_at: float | None = None) -> list[str]:
         """The user's device ids, sorted (the order pages and cursors follow).
+
+        ``deadline_at`` (monotonic) is the invocation's time limit, passed to the batch layer.
 
         Raises
         ------
@@ -165,14 +167,18 @@ class DeviceLoader:
             ``UserNotFound``.
         """
         result = self.batch.get_items(
-            {self.users_table: [{"userId": user_id}]}, projection=["devices"]
+            {self.users_table: [{"userId": user_id}]},
+            projection=["devices"],
+            deadline_at=deadline_at,
         )
         users = result.items.get(self.users_table) or []
         if not users:
             raise NotFound(f"user {user_id!r} does not exist", "UserNotFound")
         return sorted(users[0].get("devices") or ())
 
-    def load(self, device_ids: Sequence[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    def load(
+        self, device_ids: Sequence[str], deadline_at: float | None = None
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """Whole device items by id, from the cache first, and the ids that do not exist."""
         found = self.cache.get_many(device_ids)
         misses = [d for d in device_ids if d not in found]
@@ -180,7 +186,9 @@ class DeviceLoader:
         self.metrics.add_metric("CacheMisses", "Count", len(misses))
         if not misses:
             return found, []
-        result = self.batch.get_items({self.devices_table: [{"deviceId": d} for d in misses]})
+        result = self.batch.get_items(
+            {self.devices_table: [{"deviceId": d} for d in misses]}, deadline_at=deadline_at
+        )
         loaded = {item["deviceId"]: item for item in result.items.get(self.devices_table, [])}
         if loaded:
             self.cache.set_many(loaded, self.ttl_seconds)
@@ -191,12 +199,18 @@ class DeviceLoader:
             logger.warning("user devices set names missing devices", extra={"missing": missing})
         return found, missing
 
-    def list_devices(self, request: DevicePageRequest) -> dict[str, Any]:
-        """The route's 200 body: one page of devices, ``missing`` ids and ``nextCursor``."""
-        ids = self.device_ids(request.user_id)
+    def list_devices(
+        self, request: DevicePageRequest, deadline_at: float | None = None
+    ) -> dict[str, Any]:
+        """The route's 200 body: one page of devices, ``missing`` ids and ``nextCursor``.
+
+        Both reads share ``deadline_at`` (the invocation's time limit, monotonic): past it
+        nothing more is sent and the answer is a 503, before Lambda would cut it off.
+        """
+        ids = self.device_ids(request.user_id, deadline_at)
         page = ids[request.offset : request.offset + request.limit]
         end = request.offset + len(page)
-        found, missing = self.load(page)
+        found, missing = self.load(page, deadline_at)
         devices = [_project(found[d], request.fields) for d in page if d in found]
         return {
             "userId": request.user_id,

@@ -115,10 +115,13 @@ class InvalidEvent(ValueError):
 def as_fleet_error(error: BaseException) -> FleetError | None:
     """The domain error a batch-layer error stands for, or ``None`` if it is a real bug.
 
-    Throttling and keys/items left unprocessed after the retry budget both mean "DynamoDB is
-    overloaded right now": the request did nothing harmful and can be retried.
+    Throttling, and keys/items left unprocessed when the retry budget or the invocation's
+    deadline ran out, mean "DynamoDB is overloaded right now": the request did nothing
+    harmful and can be retried. Keys or items DynamoDB refused for their content are not
+    retryable: that is a bug (the API validates its input first), so it stays a 500.
     """
     from dynabatch import (
+        DeadlineExceededError,
         ThrottledError,
         TransactionCancelledError,
         UnprocessedItemsError,
@@ -127,7 +130,11 @@ def as_fleet_error(error: BaseException) -> FleetError | None:
 
     if isinstance(error, FleetError):
         return error
-    if isinstance(error, (ThrottledError, UnprocessedKeysError, UnprocessedItemsError)):
+    if isinstance(error, (UnprocessedKeysError, UnprocessedItemsError)):
+        if all(failure.retryable for failure in error.result.failures):
+            return ServiceUnavailable("DynamoDB is throttling requests; retry later")
+        return None
+    if isinstance(error, (ThrottledError, DeadlineExceededError)):
         return ServiceUnavailable("DynamoDB is throttling requests; retry later")
     if isinstance(error, TransactionCancelledError) and error.throttled:
         return ServiceUnavailable("DynamoDB is throttling requests; retry later")

@@ -20,7 +20,19 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from .errors import BadRequest, FleetError, NotFound, Unauthorized, as_fleet_error, error_body
 from .observability import logger, metrics
 
-__all__ = ["make_resolver", "caller_id", "json_response", "path_value", "body_bytes"]
+__all__ = [
+    "make_resolver",
+    "caller_id",
+    "json_response",
+    "path_value",
+    "body_bytes",
+    "invocation_deadline",
+    "DEADLINE_MARGIN_SECONDS",
+]
+
+#: Time kept back from the invocation's timeout to shape an answer (a 503 rather than
+#: Lambda cutting the invocation off, which API Gateway turns into an opaque 500/504).
+DEADLINE_MARGIN_SECONDS = 1.0
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -78,6 +90,17 @@ def make_resolver() -> APIGatewayHttpResolver:
     app.not_found(_unknown_route)
     app.exception_handler(Exception)(_unexpected)
     return app
+
+
+def invocation_deadline(app: APIGatewayHttpResolver) -> float | None:
+    """The batch layer's ``deadline_at`` for this invocation: its remaining time less
+    :data:`DEADLINE_MARGIN_SECONDS`; ``None`` when there is no Lambda context."""
+    from dynabatch import deadline_from_context
+
+    context = getattr(app, "lambda_context", None)
+    if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+        return None
+    return deadline_from_context(context, DEADLINE_MARGIN_SECONDS)
 
 
 def caller_id(app: APIGatewayHttpResolver, claim: str) -> str:

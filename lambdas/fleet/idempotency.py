@@ -90,7 +90,9 @@ class IdempotentTransfers:
                 call["request"]["fromUserId"],
                 call["request"]["toUserId"],
             )
-            return service.transfer(request, token=call["token"])
+            return service.transfer(
+                request, token=call["token"], deadline_at=call.get("deadline_at")
+            )
 
         self._run = cast(
             Callable[..., dict[str, str]],
@@ -106,8 +108,12 @@ class IdempotentTransfers:
         caller: str,
         key: str | None,
         context: LambdaContext | None = None,
+        deadline_at: float | None = None,
     ) -> dict[str, str]:
         """Run ``request`` once per (caller, key); without a key, just run it.
+
+        ``deadline_at`` (monotonic) bounds the transaction's retries; it is not part of
+        what identifies or validates the request.
 
         Raises
         ------
@@ -117,7 +123,7 @@ class IdempotentTransfers:
             ``RequestInProgress``: the first request with this key is still running.
         """
         if key is None:
-            return self.service.transfer(request)
+            return self.service.transfer(request, deadline_at=deadline_at)
         if context is not None:
             # Lets Powertools expire an in-progress record if this invocation times out.
             self.config.register_lambda_context(context)
@@ -126,6 +132,7 @@ class IdempotentTransfers:
             "key": key,
             "request": request.payload(),
             "token": request_token(caller, key, request),
+            "deadline_at": deadline_at,
         }
         try:
             result: dict[str, str] = self._run(call=call)

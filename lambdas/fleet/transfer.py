@@ -191,13 +191,20 @@ class TransferService:
             ),
         ]
 
-    def transfer(self, request: TransferRequest, token: str | None = None) -> dict[str, str]:
+    def transfer(
+        self,
+        request: TransferRequest,
+        token: str | None = None,
+        deadline_at: float | None = None,
+    ) -> dict[str, str]:
         """Run the transfer; the 200 body on success.
 
         Parameters
         ----------
         token:
             ``ClientRequestToken`` for DynamoDB's own 10-minute idempotency.
+        deadline_at:
+            The invocation's time limit (monotonic): no retry starts after it.
 
         Raises
         ------
@@ -210,7 +217,9 @@ class TransferService:
             ``UserNotFound``: toUserId does not exist (said to the device's owner only).
         """
         try:
-            self.batch.transact_write(self.actions(request), client_request_token=token)
+            self.batch.transact_write(
+                self.actions(request), client_request_token=token, deadline_at=deadline_at
+            )
         except TransactionCancelledError as error:
             raise _explain(request, error) from error
         self.cache.delete_many([request.device_id])

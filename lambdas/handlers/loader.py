@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from fleet.devices import DeviceLoader, parse_page_request
 from fleet.errors import Forbidden
-from fleet.http import caller_id, json_response, make_resolver, path_value
+from fleet.http import caller_id, invocation_deadline, json_response, make_resolver, path_value
 from fleet.observability import logger, metrics
 from fleet.runtime import Runtime, get_runtime
 from fleet.tables import DEVICES, USERS
@@ -37,7 +37,7 @@ def list_devices(userId: str) -> Response[str]:
     if caller_id(app, runtime.settings.caller_claim) != user_id:
         raise Forbidden("a caller may only list their own devices", "NotYourList")
     request = parse_page_request(user_id, app.current_event.query_string_parameters)
-    return json_response(200, loader.list_devices(request))
+    return json_response(200, loader.list_devices(request, invocation_deadline(app)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -7,7 +7,14 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from fleet.http import body_bytes, caller_id, json_response, make_resolver, path_value
+from fleet.http import (
+    body_bytes,
+    caller_id,
+    invocation_deadline,
+    json_response,
+    make_resolver,
+    path_value,
+)
 from fleet.idempotency import IdempotentTransfers, check_key
 from fleet.observability import logger, metrics
 from fleet.runtime import Runtime, get_runtime
@@ -43,6 +50,7 @@ def transfer(deviceId: str) -> Response[str]:
         caller=caller,
         key=check_key(key) if key is not None else None,
         context=app.lambda_context,
+        deadline_at=invocation_deadline(app),
     )
     metrics.add_metric("DevicesTransferred", "Count", 1)
     return json_response(200, result)

@@ -18,9 +18,11 @@ from infra.stack import DeviceFleetStack
 #: The default deployment: dev, Valkey cache in a VPC, Cognito user pool.
 DEFAULT_CONTEXT: dict[str, Any] = {"region": "eu-west-1"}
 #: Everything else at once: prod, no cache, an external issuer whose `email` claim the
-#: operator vouches for, custom schedule rates, limits, and AWS's public Powertools layer.
+#: operator vouches for, custom schedule rates, limits, AWS's public Powertools layer,
+#: and no distributed import.
 PROD_CONTEXT: dict[str, Any] = {
     "region": "us-east-1",
+    "bulkImport": "false",
     "stage": "prod",
     "cache": "none",
     "jwtIssuer": "https://issuer.example.com/",

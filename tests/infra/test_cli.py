@@ -63,7 +63,9 @@ def test_cdk_synth_through_the_cli_needs_no_aws_account(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     template = json.loads((out / "DeviceFleet-prod.template.json").read_text())
     types = [r["Type"] for r in template["Resources"].values()]
-    assert types.count("AWS::Lambda::Function") == 4
+    # The four functions, and a bulk writer per table of the distributed import (on by default)
+    assert types.count("AWS::Lambda::Function") == 4 + 3
+    assert types.count("AWS::StepFunctions::StateMachine") == 3
     assert types.count("AWS::DynamoDB::Table") == 4
     assert "AWS::ElastiCache::ServerlessCache" not in types
     # The CLI saw the same stack the tests build in-process: the region came from code.

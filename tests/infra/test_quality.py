@@ -21,6 +21,23 @@ ACKNOWLEDGED = {
     "Functions/SweeperRole": {"AwsSolutions-IAM5[Resource::*]"},
     "Api/UserPool": {"AwsSolutions-COG2", "AwsSolutions-COG8"},
     "Network/PrefixListLookupRole": {"AwsSolutions-IAM5[Resource::*]"},
+    # The distributed import (infra/bulkimport.py): bucket logging, and per table the
+    # worker's VPC networking and the state machine's own prefixes and child executions.
+    "BulkImport/Bucket": {"AwsSolutions-S1"},
+    **{
+        f"BulkImport/{t.capitalize()}WorkerRole": {"AwsSolutions-IAM5[Resource::*]"}
+        for t in ("devices", "users", "sessions")
+    },
+    **{
+        f"BulkImport/{t.capitalize()}StateMachineRole": {
+            f"AwsSolutions-IAM5[Resource::<BulkImportBucketA1D4D14B.Arn>/imports/{t}/*]",
+            f"AwsSolutions-IAM5[Resource::<BulkImportBucketA1D4D14B.Arn>/results/{t}/*]",
+            "AwsSolutions-IAM5[Resource::arn:aws:states:eu-west-1:<AWS::AccountId>:execution:"
+            f"DeviceFleet-dev-bulk-import-{t}/*]",
+            "AwsSolutions-IAM5[Resource::*]",
+        }
+        for t in ("devices", "users", "sessions")
+    },
 }
 
 

@@ -35,6 +35,9 @@ class Recorder:
     # Items/keys for which refuse(table, wire_item_or_key) is true are taken out of the
     # request before moto sees it and handed back as UnprocessedItems/UnprocessedKeys.
     refuse: Refuser | None = None
+    # A request carrying an item/key for which poison(table, wire) is true fails whole with
+    # a ValidationException, as DynamoDB fails a request with one item it cannot store.
+    poison: Refuser | None = None
     # (operation, error code) queued: the next calls of that operation fail with it.
     errors: list[tuple[str, str]] = field(default_factory=list)
     # A canned TransactionCanceledException reasons list for the next transact call(s).
@@ -65,11 +68,25 @@ class Recorder:
         if self.refuse is not None and operation in ("BatchWriteItem", "BatchGetItem"):
             refused = self._take_refused(operation, params)
         self._local.refused = refused
+        self._local.poisoned = self.poison is not None and self._poisoned(operation, params)
         self._local.all_refused = (
             operation in ("BatchWriteItem", "BatchGetItem") and not params["RequestItems"]
         )
         with self._lock:
             self.sent.append(Sent(operation, copy.deepcopy(params), original))
+
+    def _poisoned(self, operation: str, params: dict[str, Any]) -> bool:
+        assert self.poison is not None
+        if operation not in ("BatchWriteItem", "BatchGetItem"):
+            return False
+        for table, body in params["RequestItems"].items():
+            for request in body if operation == "BatchWriteItem" else body["Keys"]:
+                wire = request.get("PutRequest", {}).get("Item") or request.get(
+                    "DeleteRequest", {}
+                ).get("Key", request)
+                if self.poison(table, wire):
+                    return True
+        return False
 
     def _take_refused(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         assert self.refuse is not None
@@ -122,6 +139,9 @@ class Recorder:
             )
         if queued is not None:
             return _error(queued[1])
+        if getattr(self._local, "poisoned", False):
+            self._local.refused = {}
+            return _error("ValidationException", "One or more parameter values were invalid")
         if cancellation is not None:
             return _error("TransactionCanceledException", CancellationReasons=cancellation)
         if getattr(self._local, "all_refused", False):
@@ -143,9 +163,11 @@ class Recorder:
         parsed.setdefault(name, {}).update(refused)
 
 
-def _error(code: str, **extra: Any) -> tuple[AWSResponse, dict[str, Any]]:
+def _error(
+    code: str, message: str | None = None, **extra: Any
+) -> tuple[AWSResponse, dict[str, Any]]:
     parsed = {
-        "Error": {"Code": code, "Message": f"injected {code}"},
+        "Error": {"Code": code, "Message": message or f"injected {code}"},
         "ResponseMetadata": {"HTTPStatusCode": 400},
         **extra,
     }

@@ -151,9 +151,10 @@ def test_binary_comes_back_as_bytes_and_numbers_as_decimal() -> None:
 @pytest.mark.parametrize(
     ("value", "error"),
     [
-        (float("nan"), TypeError),
-        (float("inf"), TypeError),
-        (Decimal("NaN"), TypeError),
+        (float("nan"), serde.UnstorableValue),
+        (float("inf"), serde.UnstorableValue),
+        (Decimal("NaN"), serde.UnstorableValue),
+        (set(), serde.UnstorableValue),
         (object(), TypeError),
         ({1, "a"}, TypeError),
     ],
@@ -167,11 +168,16 @@ def test_values_dynamodb_cannot_store_are_refused_like_the_reference(
         serde.serialize_item({"v": value})
 
 
-@pytest.mark.parametrize("number", [10**38, -(10**38), 10**38 + 1])
-def test_a_number_past_38_digits_is_refused_not_rounded(number: int) -> None:
-    with pytest.raises(ArithmeticError):
+@pytest.mark.parametrize("number", [10**38 + 1, -(10**38 + 1), Decimal("1." + "1" * 38)])
+def test_a_number_past_38_significant_digits_is_refused_not_rounded(number: Any) -> None:
+    with pytest.raises(serde.UnstorableValue, match="significant digits"):
         codec.encode_item({"n": number})
     assert codec.encode_item({"n": 10**38 - 1})[0] == '{"n":{"N":"' + "9" * 38 + '"}}'
+
+
+def test_a_long_int_with_one_significant_digit_is_stored_as_serde_stores_it() -> None:
+    text, _ = codec.encode_item({"n": 10**38})
+    assert json.loads(text) == serde.serialize_item({"n": 10**38}) == {"n": {"N": "1E+38"}}
 
 
 def test_non_string_attribute_names_are_refused_with_the_name() -> None:

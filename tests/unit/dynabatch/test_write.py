@@ -140,17 +140,20 @@ def test_requests_are_split_by_size_as_well_as_count(ddb: Any, recorder: Recorde
     assert result.written == 40
 
 
-def test_an_item_over_400_kb_is_refused_before_anything_is_sent(
-    batch: BatchClient, recorder: Recorder
+def test_an_item_over_400_kb_in_a_list_is_reported_alone_and_never_sent(
+    batch: BatchClient, recorder: Recorder, ddb: Any
 ) -> None:
     items = devices(10) + [{"deviceId": "huge-1", "blob": "x" * MAX_ITEM_BYTES}]
 
-    with pytest.raises(ItemTooLargeError) as caught:
+    with pytest.raises(UnprocessedItemsError) as caught:
         batch.put_items("devices", items)
 
-    assert caught.value.key == {"deviceId": "huge-1"}
-    assert "huge-1" in str(caught.value)
-    assert write_requests(recorder) == []
+    (failure,) = caught.value.result.failures
+    assert failure.key == {"deviceId": "huge-1"} and failure.code == "ItemTooLarge"
+    assert failure.attempts == 0 and "huge-1" in failure.reason
+    sent = [r for p in write_requests(recorder) for r in p["RequestItems"]["devices"]]
+    assert len(sent) == 10 and len(stored(ddb, "devices")) == 10
+    assert ItemTooLargeError.code == failure.code
 
 
 def test_an_oversized_item_in_a_stream_is_reported_and_the_rest_written(
@@ -245,12 +248,14 @@ def test_throttling_errors_are_retried(
 def test_a_non_retryable_error_reports_its_items_and_the_others_are_written(
     batch: BatchClient, recorder: Recorder, ddb: Any
 ) -> None:
-    recorder.errors = [("BatchWriteItem", "ValidationException")]
+    recorder.errors = [("BatchWriteItem", "ItemCollectionSizeLimitExceededException")]
 
     result = batch.put_items("devices", devices(100), raise_on_unprocessed=False)
 
-    assert result.errors[0].code == "ValidationException" and result.errors[0].count == 25
+    assert result.errors[0].code == "ItemCollectionSizeLimitExceededException"
+    assert result.errors[0].count == 25
     assert result.unprocessed_count == 25 and result.written == 75
+    assert {f.attempts for f in result.failures} == {1}
     assert len(write_requests(recorder)) == 4
     assert len(stored(ddb, "devices")) == 75
 

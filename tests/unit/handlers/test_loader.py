@@ -283,3 +283,17 @@ def test_a_write_back_racing_a_transfer_never_caches_the_old_owner(
     status, body = call(list_event("user-0002"))
     assert status == 200
     assert [(d["deviceId"], d["ownerId"]) for d in body["devices"]] == [("dev-1", "user-0002")]
+
+
+def test_an_invocation_out_of_time_answers_503_without_reading(batch: BatchClient) -> None:
+    # Given an invocation with less time left than the margin kept to answer
+    seed(batch, {"user-0001": ["dev-1"]})
+    calls = count_calls(get_runtime().client)
+
+    # When it lists devices
+    response = loader.handler(list_event("user-0001"), FakeContext(timeout_seconds=0.5))
+
+    # Then nothing is sent after the invocation's deadline, and the caller may retry
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] == "1"
+    assert calls == {}

@@ -378,3 +378,22 @@ def test_batch_layer_metrics_land_in_the_functions_namespace(
     }
     assert ("DeviceFleet", "TransactWriteItemsRequests") in names
     assert ("DeviceFleet", "DevicesTransferred") in names
+
+
+def test_an_invocation_out_of_time_answers_503_and_nothing_moves(batch: BatchClient) -> None:
+    seed(batch, {"user-0001": ["dev-1"], "user-0002": []})
+    sent: list[str] = []
+    get_runtime().client.meta.events.register(
+        "before-call.dynamodb.TransactWriteItems", lambda **_: sent.append("sent")
+    )
+
+    response = transfer.handler(
+        transfer_event(
+            "dev-1", {"fromUserId": "user-0001", "toUserId": "user-0002"}, caller="user-0001"
+        ),
+        FakeContext(timeout_seconds=0.5),
+    )
+
+    assert response["statusCode"] == 503
+    assert sent == []
+    assert owners(batch)[1] == {"dev-1": "user-0001"}
