@@ -209,6 +209,7 @@ def run_apply(
     if parsed.writes:
         result = batch.write_items(parsed.writes, raise_on_unprocessed=False)
         outcome.written, outcome.duplicates = result.written, result.superseded
+        outcome.retried += result.retries
         for table, requests in result.unprocessed.items():
             leftovers[table] = [_wire_request(r) for r in requests]
             outcome.unprocessed += len(requests)
@@ -285,6 +286,7 @@ def _read(
         for table, keys in result.unprocessed.items()
         if keys
     }
+    outcome.retried += result.retries
     outcome.read = sum(len(v) for v in result.items.values())
     outcome.missing = sum(len(v) for v in result.missing.values())
     outcome.unprocessed += sum(len(v["Keys"]) for v in unprocessed.values())

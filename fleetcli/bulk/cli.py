@@ -25,7 +25,6 @@ from fleetcli.common import (
 )
 from fleetcli.env import (
     DEFAULT_MAX_ATTEMPTS,
-    CountingMetrics,
     add_connection_arguments,
     apply_connection,
     batch_client,
@@ -148,8 +147,7 @@ def import_(args: argparse.Namespace) -> int:
     except InputError as error:
         return finish(args, USAGE, {}, [], input_error(error))
     apply_connection(args)
-    metrics = CountingMetrics()
-    with batch_client(args.concurrency, metrics, args.max_attempts) as batch:
+    with batch_client(args.concurrency, None, args.max_attempts) as batch:
         try:
             table = resolve(batch, args.table)
         except NoSuchTable as error:
@@ -166,7 +164,7 @@ def import_(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
         )
         try:
-            outcome = run_import(job, batch, metrics)
+            outcome = run_import(job, batch)
         except CheckpointMismatch as error:
             return finish(args, USAGE, {}, [], error_fields(str(error)))
         except InputError as error:
@@ -257,8 +255,7 @@ def apply(args: argparse.Namespace) -> int:
     leftovers = args.unprocessed or (
         "unprocessed.json" if base == "-" else f"{base}.unprocessed.json"
     )
-    metrics = CountingMetrics()
-    with batch_client(args.concurrency, metrics, args.max_attempts) as batch:
+    with batch_client(args.concurrency, None, args.max_attempts) as batch:
         try:
             outcome = run_apply(args.file, batch, leftovers, dry_run=args.dry_run)
         except InputError as error:
@@ -267,4 +264,4 @@ def apply(args: argparse.Namespace) -> int:
             return finish(
                 args, USAGE, {"file": args.file}, [], error_fields(f"{args.file}: {error}")
             )
-    return apply_summary(args, outcome, metrics)
+    return apply_summary(args, outcome)

@@ -31,8 +31,6 @@ from typing import IO, Any
 
 from dynabatch import BatchClient
 
-from fleetcli.env import CountingMetrics
-
 from .checks import ItemProblem, check_item
 from .formats import InputError, Record, read_items
 from .pipeline import Pipeline, Slice
@@ -174,7 +172,7 @@ def _keys_before(job: ImportJob, state: _Checkpoint) -> set[bytes]:
     return seen
 
 
-def run_import(job: ImportJob, batch: BatchClient, metrics: CountingMetrics) -> ImportOutcome:
+def run_import(job: ImportJob, batch: BatchClient) -> ImportOutcome:
     """Import ``job.path`` into the table; see the module docstring for the guarantees.
 
     Raises
@@ -204,6 +202,7 @@ def run_import(job: ImportJob, batch: BatchClient, metrics: CountingMetrics) -> 
                 for request in requests:
                     _reject(rejects, request.get("PutRequest", {}).get("Item"))
             outcome.written += result.written
+            outcome.retried += result.retries
             outcome.given_up += result.unprocessed_count
             outcome.errors.extend(f"{e.code}: {e.message}" for e in result.errors)
         rejects.flush()
@@ -243,7 +242,6 @@ def run_import(job: ImportJob, batch: BatchClient, metrics: CountingMetrics) -> 
         if state.rejects_bytes == 0 and os.path.exists(job.rejects):
             os.remove(job.rejects)  # an empty rejects file would only mislead
         outcome.duplicates = outcome_duplicates[0]
-        outcome.retried = metrics.total("UnprocessedRetried")
         outcome.seconds = time.perf_counter() - started
     _finish(job)
     return outcome

@@ -12,7 +12,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleetcli.common import OK, PARTIAL, USAGE, emit_json, error_fields, fail, say, wants_json
-from fleetcli.env import CountingMetrics
 
 from .apply import ApplyOutcome
 from .formats import InputError
@@ -128,8 +127,8 @@ def _dry_run_summary(
     return finish(args, code, fields, lines)
 
 
-def apply_summary(args: argparse.Namespace, outcome: ApplyOutcome, metrics: CountingMetrics) -> int:
-    retried = metrics.total("UnprocessedRetried")
+def apply_summary(args: argparse.Namespace, outcome: ApplyOutcome) -> int:
+    retried = outcome.retried
     code = PARTIAL if outcome.leftovers_path else OK
     if wants_json(args):
         fields: dict[str, Any] = {

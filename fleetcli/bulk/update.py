@@ -27,7 +27,7 @@ from typing import Any
 from dynabatch import BatchClient, Update
 
 from fleetcli.common import OK, PARTIAL, USAGE, error_fields, wants_json
-from fleetcli.env import CountingMetrics, apply_connection, batch_client
+from fleetcli.env import apply_connection, batch_client
 
 from .checks import ItemProblem, check_item
 from .filters import FilterError, parse_assignment, parse_condition
@@ -217,8 +217,7 @@ def update(args: argparse.Namespace) -> int:
             args, USAGE, {}, [], error_fields("nothing to change: give --set or --remove")
         )
     apply_connection(args)
-    metrics = CountingMetrics()
-    with batch_client(args.concurrency, metrics, args.max_attempts) as batch:
+    with batch_client(args.concurrency, None, args.max_attempts) as batch:
         try:
             table = resolve(batch, args.table)
         except NoSuchTable as error:
