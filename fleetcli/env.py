@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,7 +25,17 @@ __all__ = [
     "table_name",
     "batch_client",
     "CountingMetrics",
+    "CLIENT_HOOKS",
+    "DEFAULT_MAX_ATTEMPTS",
 ]
+
+#: Called with every DynamoDB client the command line makes, before it is used: a place
+#: to register botocore event hooks (the tests make DynamoDB refuse or throttle in
+#: process this way, as botocore's Stubber would).
+CLIENT_HOOKS: list[Callable[[Any], None]] = []
+
+#: Sends per item before it is given up (``--max-attempts``).
+DEFAULT_MAX_ATTEMPTS = 10
 
 LOCAL_REGION = "us-east-1"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "0.0.0.0")  # noqa: S104 - a name to compare
@@ -101,13 +112,20 @@ class CountingMetrics:
         return int(sum(v for k, v in self.totals.items() if k.endswith(suffix)))
 
 
-def batch_client(concurrency: int, metrics: CountingMetrics | None = None) -> BatchClient:
+def batch_client(
+    concurrency: int,
+    metrics: CountingMetrics | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> BatchClient:
     """A batch client for the known tables (keys from ``fleet.tables``, no DescribeTable)."""
     key_schemas = {table_name(t.logical_name): t.key_names() for t in ALL_TABLES}
+    client = make_client(concurrency)
+    for hook in CLIENT_HOOKS:
+        hook(client)
     return BatchClient(
-        make_client(concurrency),
+        client,
         concurrency=concurrency,
         metrics=metrics,
         key_schemas=key_schemas,
-        retry=RetryPolicy(max_attempts=10, max_delay=5.0),
+        retry=RetryPolicy(max_attempts=max_attempts, max_delay=5.0),
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import completion
 from .bulk import cli as bulk_cli
 from .common import INTERRUPTED, OK, PARTIAL, USAGE
 from .local import cli as local_cli
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     local_cli.add_run_parser(sub)
     bulk_cli.add_parsers(sub)
     local_cli.add_function_parsers(sub)
+    completion.add_parser(sub)
     return parser
 
 

@@ -1,4 +1,8 @@
-"""``fleet import``, ``fleet export`` and ``fleet apply``: bulk work through the batch layer."""
+"""``fleet import``, ``fleet export`` and ``fleet apply``: bulk work through the batch layer.
+
+Each command ends in :func:`_finish`: a text summary, or with ``--output json`` one JSON
+object on stdout (docs/cli.md), and the exit code.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,42 @@ import argparse
 import os
 import sys
 
-from dynabatch import ItemTooLargeError
+from dynabatch import BatchLayerError, ItemTooLargeError
 
-from fleetcli.common import OK, PARTIAL, fail, positive, say
-from fleetcli.env import CountingMetrics, add_connection_arguments, apply_connection, batch_client
+from fleetcli.common import (
+    INTERRUPTED,
+    OK,
+    PARTIAL,
+    USAGE,
+    add_output_flag,
+    emit_json,
+    error_fields,
+    positive,
+    wants_json,
+)
+from fleetcli.env import (
+    DEFAULT_MAX_ATTEMPTS,
+    add_connection_arguments,
+    apply_connection,
+    batch_client,
+)
 
-from . import cloud
+from . import cloud, generate, update
 from .apply import run_apply
 from .exporter import ExportError, ExportJob, run_export
+from .filters import FilterError, parse_filter
 from .formats import FORMATS, InputError, guess_format
 from .importer import CheckpointMismatch, ImportJob, run_import
 from .progress import rate
+from .report import apply_summary, aws_errors, finish, import_summary, input_error
+from .tables import PROJECT_TABLES, NoSuchTable, resolve
 
 __all__ = ["add_parsers", "import_", "export", "apply"]
 
-TABLES = ("devices", "users", "sessions")
+_TABLE_HELP = f"{', '.join(PROJECT_TABLES)} (the project's, with their rules) or any table name"
 
 
-def _progress_flags(parser: argparse.ArgumentParser) -> None:
+def _common_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -33,10 +55,18 @@ def _progress_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency", type=positive, default=16, help="requests in flight (default 16)"
     )
+    parser.add_argument(
+        "--max-attempts",
+        type=positive,
+        default=DEFAULT_MAX_ATTEMPTS,
+        help=f"sends per item before it is given up (default {DEFAULT_MAX_ATTEMPTS})",
+    )
+    add_output_flag(parser)
+    add_connection_arguments(parser)
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``fleet import``, ``fleet export``, ``fleet apply``."""
+    """``fleet import``, ``export``, ``apply``, ``update`` and ``generate``."""
     imp = sub.add_parser(
         "import",
         help="import a JSON Lines / JSON / CSV file into a table (resumable)",
@@ -44,34 +74,46 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "so running the same command again after Ctrl-C or a crash goes on from there. "
         "Items given up after retries go to a rejects file that this command re-imports.",
     )
-    imp.add_argument("table", choices=TABLES)
+    imp.add_argument("table", metavar="TABLE", help=_TABLE_HELP)
     imp.add_argument("file", help="input file (.jsonl, .json or .csv)")
     imp.add_argument("--format", choices=FORMATS, help="default: from the file name")
     imp.add_argument("--checkpoint", help="checkpoint file (default FILE.checkpoint)")
     imp.add_argument("--rejects", help="file for items given up (default FILE.rejects.jsonl)")
     imp.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
-    imp.add_argument("--chunk-size", type=positive, default=2000, help="items per checkpoint")
-    _progress_flags(imp)
+    imp.add_argument(
+        "--dry-run", action="store_true", help="read and check every item; write nothing"
+    )
+    imp.add_argument(
+        "--chunk-size", type=positive, default=500, help="items per write call (default 500)"
+    )
     cloud.add_import_flags(imp)
-    add_connection_arguments(imp)
+    _common_flags(imp)
     imp.set_defaults(func=import_)
 
     exp = sub.add_parser(
         "export",
         help="export a table to JSON Lines / JSON / CSV (streamed)",
-        description="Export every item with a parallel Scan, streamed: memory stays flat.",
+        description="Export every item (or those --where keeps) with a parallel Scan, "
+        "streamed: memory stays flat. CSV holds every attribute unless --columns narrows it.",
     )
-    exp.add_argument("table", choices=TABLES)
+    exp.add_argument("table", metavar="TABLE", help=_TABLE_HELP)
     exp.add_argument("file", help="output file, or - for standard output")
     exp.add_argument("--format", choices=FORMATS, help="default: from the file name")
     exp.add_argument(
         "--dynamodb-json", action="store_true", help='JSON formats: lossless {"Item": ...} records'
     )
     exp.add_argument("--columns", help="CSV: comma list of name or name:TYPE (N, SS, BOOL, ...)")
+    exp.add_argument("--fields", help="attributes to read, comma list (a projection)")
+    exp.add_argument(
+        "--where",
+        help="keep items matching 'attr OP value' (=, <>, <, <=, >, >=, begins_with, "
+        "exists, not_exists; joined by and/or), or a raw FilterExpression with --names/--values",
+    )
+    exp.add_argument("--names", help='JSON object of #placeholders, e.g. {"#s": "state"}')
+    exp.add_argument("--values", help='JSON object of :placeholders, e.g. {":s": "online"}')
     exp.add_argument("--segments", type=positive, default=4, help="parallel scan segments (4)")
-    _progress_flags(exp)
     cloud.add_export_flags(exp)
-    add_connection_arguments(exp)
+    _common_flags(exp)
     exp.set_defaults(func=export)
 
     app = sub.add_parser(
@@ -83,88 +125,121 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     app.add_argument("file", help="request-items JSON (file://path, path or -)")
     app.add_argument("--unprocessed", help="where leftovers go (default FILE.unprocessed.json)")
-    _progress_flags(app)
-    add_connection_arguments(app)
+    app.add_argument(
+        "--dry-run", action="store_true", help="read and check every request; send nothing"
+    )
+    _common_flags(app)
     app.set_defaults(func=apply)
 
+    update.add_parser(sub, _common_flags)
+    generate.add_parser(sub)
 
+
+@aws_errors
 def import_(args: argparse.Namespace) -> int:
     """``fleet import TABLE FILE``."""
     if args.file.startswith("s3://") or args.distributed or args.new_table:
         return cloud.import_(args)  # past one machine: fleetcli/bulk/cloud.py
     if not os.path.isfile(args.file):
-        return fail(f"{args.file}: no such file")
+        return finish(args, USAGE, {}, [], error_fields(f"{args.file}: no such file"))
     try:
         fmt = guess_format(args.file, args.format)
     except InputError as error:
-        return fail(str(error))
+        return finish(args, USAGE, {}, [], input_error(error))
     apply_connection(args)
-    job = ImportJob(
-        table=args.table,
-        path=args.file,
-        fmt=fmt,
-        checkpoint=args.checkpoint or f"{args.file}.checkpoint",
-        rejects=args.rejects or f"{args.file}.rejects.jsonl",
-        chunk_size=args.chunk_size,
-        restart=args.restart,
-        progress=args.progress,
-    )
-    metrics = CountingMetrics()
-    with batch_client(args.concurrency, metrics) as batch:
+    with batch_client(args.concurrency, None, args.max_attempts) as batch:
         try:
-            outcome = run_import(job, batch, metrics)
-        except (InputError, CheckpointMismatch) as error:
-            return fail(
-                f"{error} (items before it are imported; fix it and run again to resume)"
-                if isinstance(error, InputError)
-                else str(error)
-            )
+            table = resolve(batch, args.table)
+        except NoSuchTable as error:
+            return finish(args, USAGE, {}, [], error_fields(str(error)))
+        job = ImportJob(
+            table=table,
+            path=args.file,
+            fmt=fmt,
+            checkpoint=args.checkpoint or f"{args.file}.checkpoint",
+            rejects=args.rejects or f"{args.file}.rejects.jsonl",
+            chunk_size=args.chunk_size,
+            restart=args.restart,
+            progress=args.progress,
+            dry_run=args.dry_run,
+        )
+        try:
+            outcome = run_import(job, batch)
+        except CheckpointMismatch as error:
+            return finish(args, USAGE, {}, [], error_fields(str(error)))
+        except InputError as error:
+            fields = {"checkpoint": job.checkpoint, "table": args.table, "file": args.file}
+            problem = input_error(error)
+            problem["message"] += " (items before it are imported; fix it and run again to resume)"
+            return finish(args, USAGE, fields, [], problem)
         except KeyboardInterrupt:
             sys.stderr.write(
                 f"fleet: interrupted; run the same command again to resume ({job.checkpoint})\n"
             )
+            if wants_json(args):
+                emit_json("import", INTERRUPTED, {"checkpoint": job.checkpoint})
             raise
-    resumed = f" (resumed at line {outcome.resumed_line})" if outcome.resumed_line else ""
-    say(
-        f"import {args.table} from {args.file}{resumed}: {outcome.read} read, "
-        f"{outcome.written} written, {outcome.retried} retried, {outcome.given_up} given up"
-        + (f", {outcome.duplicates} duplicate keys (last kept)" if outcome.duplicates else "")
-        + f"; {outcome.seconds:.1f} s, {rate(outcome.read, outcome.seconds)}"
-    )
-    if outcome.given_up:
-        for problem in outcome.errors[:5]:
-            sys.stderr.write(f"fleet: {problem}\n")
-        say(
-            f"{outcome.given_up} items given up are in {job.rejects}; "
-            f"re-import them with: fleet import {args.table} {job.rejects}"
-        )
-        return PARTIAL
-    return OK
+    return import_summary(args, job, outcome)
 
 
+@aws_errors
 def export(args: argparse.Namespace) -> int:
     """``fleet export TABLE FILE``."""
     if args.file.startswith("s3://"):
         return cloud.export(args)  # DynamoDB's export to S3: fleetcli/bulk/cloud.py
+    if args.file == "-" and wants_json(args):
+        return finish(args, USAGE, {}, [], error_fields("--output json needs a FILE, not -"))
     try:
         fmt = guess_format(args.file, args.format) if args.file != "-" else args.format or "jsonl"
+        scan_filter = parse_filter(args.where, args.names, args.values)
     except InputError as error:
-        return fail(str(error))
+        return finish(args, USAGE, {}, [], input_error(error))
+    except FilterError as error:
+        return finish(args, USAGE, {}, [], error_fields(str(error)))
     apply_connection(args)
     columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
-    job = ExportJob(
-        args.table, args.file, fmt, args.dynamodb_json, columns, args.segments, args.progress
-    )
-    with batch_client(args.concurrency) as batch:
+    fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields else None
+    with batch_client(args.concurrency, None, args.max_attempts) as batch:
+        try:
+            table = resolve(batch, args.table)
+        except NoSuchTable as error:
+            return finish(args, USAGE, {}, [], error_fields(str(error)))
+        job = ExportJob(
+            table,
+            args.file,
+            fmt,
+            args.dynamodb_json,
+            columns,
+            args.segments,
+            args.progress,
+            scan_filter,
+            fields,
+        )
         try:
             outcome = run_export(job, batch)
         except (ExportError, ValueError) as error:
-            return fail(str(error))
+            return finish(args, USAGE, {}, [], error_fields(str(error)))
+        except BatchLayerError as error:
+            # Throttled past the retry budget, or the like: nothing under FILE.
+            message = f"export {args.table}: {error}; nothing written to {args.file}, run it again"
+            return finish(args, PARTIAL, {}, [], error_fields(message))
     dropped = (
         f" ({outcome.dropped_attributes} attribute values not in --columns left out)"
         if outcome.dropped_attributes
         else ""
     )
+    summary = {
+        "table": args.table,
+        "table_name": table.physical,
+        "file": args.file,
+        "format": fmt,
+        "items": outcome.items,
+        "dropped_attributes": outcome.dropped_attributes,
+        "columns": outcome.columns,
+        "seconds": round(outcome.seconds, 3),
+    }
+    if wants_json(args):
+        return emit_json("export", OK, summary)
     sys.stderr.write(
         f"export {args.table} to {args.file}: {outcome.items} items{dropped}; "
         f"{outcome.seconds:.1f} s, {rate(outcome.items, outcome.seconds)}\n"
@@ -172,6 +247,7 @@ def export(args: argparse.Namespace) -> int:
     return OK
 
 
+@aws_errors
 def apply(args: argparse.Namespace) -> int:
     """``fleet apply FILE``."""
     apply_connection(args)
@@ -179,23 +255,13 @@ def apply(args: argparse.Namespace) -> int:
     leftovers = args.unprocessed or (
         "unprocessed.json" if base == "-" else f"{base}.unprocessed.json"
     )
-    metrics = CountingMetrics()
-    with batch_client(args.concurrency, metrics) as batch:
+    with batch_client(args.concurrency, None, args.max_attempts) as batch:
         try:
-            outcome = run_apply(args.file, batch, leftovers)
+            outcome = run_apply(args.file, batch, leftovers, dry_run=args.dry_run)
         except InputError as error:
-            return fail(str(error))
+            return finish(args, USAGE, {"file": args.file}, [], input_error(error))
         except ItemTooLargeError as error:
-            return fail(f"{args.file}: {error}")
-    sys.stderr.write(
-        f"apply {args.file}: {outcome.written} written, {metrics.total('UnprocessedRetried')} "
-        f"retried, {outcome.read} read, {outcome.missing} not found, "
-        f"{outcome.unprocessed} unprocessed\n"
-    )
-    if outcome.leftovers_path:
-        sys.stderr.write(
-            f"fleet: unprocessed requests saved to {outcome.leftovers_path}; "
-            f"apply them with: fleet apply {outcome.leftovers_path}\n"
-        )
-        return PARTIAL
-    return OK
+            return finish(
+                args, USAGE, {"file": args.file}, [], error_fields(f"{args.file}: {error}")
+            )
+    return apply_summary(args, outcome)

@@ -8,13 +8,14 @@ reader holds more than one record (plus a read buffer) in memory, whatever the f
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
+
+import ijson  # type: ignore[import-untyped,unused-ignore]
 
 from .values import (
     ValueProblem,
@@ -35,10 +36,12 @@ _BLOCK = 1 << 16
 class InputError(Exception):
     """Bad input, located: ``str()`` is ``file:line: problem``."""
 
-    def __init__(self, path: str, line: int | None, problem: str) -> None:
+    def __init__(
+        self, path: str, line: int | None, problem: str, attribute: str | None = None
+    ) -> None:
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {problem}")
-        self.path, self.line, self.problem = path, line, problem
+        self.path, self.line, self.problem, self.attribute = path, line, problem, attribute
 
 
 @dataclass(frozen=True)
@@ -103,68 +106,65 @@ def _reason(error: Exception) -> str:
 
 
 def _read_json(stream: IO[bytes], path: str, table: str, start: int, line: int) -> Iterator[Record]:
-    """A JSON array, item by item: ``raw_decode`` on a sliding buffer, never the whole file."""
-    decoder = json.JSONDecoder(parse_float=Decimal)
-    stream.seek(start)
-    text = io.TextIOWrapper(stream, encoding="utf-8")
-    buffer, offset, eof = "", start, False
-    # What may come next: "[" at the start, then a value or "]", then "," or "]".
-    expect = "[" if start == 0 else ",]"
-    while True:
-        stripped = buffer.lstrip()
-        gap = buffer[: len(buffer) - len(stripped)]
-        offset, line, buffer = offset + len(gap.encode()), line + gap.count("\n"), stripped
-        if not buffer or (expect.startswith("value") and not eof and _short(buffer)):
-            if eof:
-                if expect:
-                    raise InputError(path, line, "unexpected end of file: the array is not closed")
-                return
-            chunk = _read_text(text, path, line)
-            eof = not chunk
-            buffer += chunk
-            continue
-        head = buffer[0]
-        if not expect:
-            raise InputError(path, line, "unexpected text after the closing ']'")
-        if head in expect and head in "[,]":
-            buffer, offset = buffer[1:], offset + 1
-            expect = {"[": "value]", ",": "value", "]": ""}[head]
-            continue
-        if not expect.startswith("value"):
-            raise InputError(path, line, f"expected one of {' '.join(expect)}, found {head!r}")
+    """A JSON array, item by item, streamed with ijson (numbers as ``int``/``Decimal``).
+
+    ijson tells no byte offsets, so a JSON array's position is an item count: ``start``
+    items are parsed and skipped on a resume. The file is fed to ijson a line (at most a
+    block) at a time, so every item is known to have ended on the line being fed: errors
+    name that line, and an item's own line is the first line with content after the item
+    before it.
+    """
+    del line  # an item count, not a line, says where a JSON array resumes
+    items = ijson.sendable_list()
+    parser = ijson.items_coro(items, "item", use_float=False)
+    number, line, first, opened, fresh = 0, 0, None, False, True
+    for raw in _blocks(stream):
+        line, fresh = line + fresh, raw.endswith(b"\n")
+        text = raw.strip()
+        if not opened and text:
+            if not text.startswith(b"["):
+                raise InputError(path, line, "expected a JSON array of items")
+            opened = True
+        if first is None and text.strip(b"[], \t\r") != b"":
+            first = line
         try:
-            record, end = decoder.raw_decode(buffer)
-        except json.JSONDecodeError as error:
-            if eof or len(buffer) > _MAX_RECORD_CHARS:
-                where = line + error.lineno - 1
-                raise InputError(path, where, f"not valid JSON: {error.msg}") from None
-            chunk = _read_text(text, path, line)  # the record may go on past the buffer
-            eof = not chunk
-            buffer += chunk
-            continue
-        consumed = buffer[:end]
-        offset += len(consumed.encode())
-        after = line + consumed.count("\n")
-        yield Record(_item(record, table, path, line), line, offset, after)
-        line = after
-        buffer, expect = buffer[end:], ",]"
-
-
-#: A record whose JSON text is longer than this is not an item (400 KB, even escaped).
-_MAX_RECORD_CHARS = 8 << 20
-
-
-def _short(buffer: str) -> bool:
-    # A value cut at the buffer's end (a number "12" of "123") would decode wrongly: make
-    # sure a whole block follows the start of the next value before decoding it.
-    return len(buffer) < _BLOCK and not buffer.rstrip().endswith(("]", "}"))
-
-
-def _read_text(text: io.TextIOWrapper, path: str, line: int) -> str:
+            parser.send(raw)
+        except ijson.JSONError as error:
+            raise InputError(path, line, _ijson_problem(error)) from None
+        for record in items:
+            number += 1
+            where = first or line
+            first = None
+            if number > start:
+                yield Record(_item(record, table, path, where), where, number, line + 1)
+        del items[:]
+    if not opened:
+        return  # an empty file: no items
     try:
-        return text.read(_BLOCK)
-    except UnicodeDecodeError as error:
-        raise InputError(path, line, f"not UTF-8 text: {error.reason}") from None
+        parser.close()
+    except ijson.JSONError as error:
+        raise InputError(path, line, _ijson_problem(error)) from None
+
+
+def _blocks(stream: IO[bytes]) -> Iterator[bytes]:
+    # Lines, cut into blocks: a whole file on one line is still read a block at a time.
+    while True:
+        raw = stream.readline(_BLOCK)
+        if not raw:
+            return
+        yield raw
+
+
+def _ijson_problem(error: Exception) -> str:
+    text = error.args[0] if error.args else str(error)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    head = str(text).strip().splitlines()[0] if str(text).strip() else str(error)
+    if "premature EOF" in head:
+        return "unexpected end of file: the array is not closed"
+    if "trailing garbage" in head or "Additional data" in head:
+        return "unexpected text after the closing ']'"
+    return f"not valid JSON: {head}"
 
 
 def _read_csv(stream: IO[bytes], path: str, table: str, start: int, line: int) -> Iterator[Record]:

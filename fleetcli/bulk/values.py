@@ -25,7 +25,6 @@ from dynabatch import deserialize_item, serialize_item
 
 __all__ = [
     "TYPE_HINTS",
-    "DEFAULT_COLUMNS",
     "ValueProblem",
     "item_from_record",
     "record_from_item",
@@ -39,14 +38,6 @@ TYPE_HINTS: dict[str, dict[str, str]] = {
     "users": {"devices": "SS"},
     "sessions": {"expiresAt": "N"},
     "idempotency": {"expiration": "N"},
-}
-
-#: CSV columns written by default (``--columns`` overrides); ``name:TYPE`` carries the type.
-DEFAULT_COLUMNS: dict[str, list[str]] = {
-    "devices": ["deviceId", "ownerId", "name", "state", "lastUpdate"],
-    "users": ["userId", "name", "email", "devices:SS"],
-    "sessions": ["sessionId", "userId", "expiresAt:N", "expiryShard"],
-    "idempotency": ["id", "expiration:N", "status", "data"],
 }
 
 _TYPES = ("S", "N", "BOOL", "SS", "NS", "L", "M", "JSON")
@@ -115,7 +106,9 @@ def _number(value: Any, name: str) -> int | Decimal:
         raise ValueProblem(f"attribute {name!r}: {value!r} is not a number") from None
     if not number.is_finite():
         raise ValueProblem(f"attribute {name!r}: {value!r} is not a finite number")
-    return int(number) if number == number.to_integral_value() else number
+    # "17" is an int; "1.5E+125" stays a Decimal: as an int it would have 126 digits,
+    # which the serializer refuses although DynamoDB holds it (2 significant digits).
+    return int(number) if number.as_tuple().exponent == 0 else number
 
 
 def record_from_item(item: Mapping[str, Any], dynamodb_json: bool) -> Any:
@@ -219,7 +212,7 @@ def cell_text(value: Any, name: str) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
+    if isinstance(value, (int, Decimal)):
+        return str(value)  # the Decimal's own text: exact, however many digits
     plain = _plain(value, name)
-    if isinstance(plain, (int, float)):
-        return str(value)  # the Decimal's own text: exact
     return json.dumps(plain, separators=(",", ":"), ensure_ascii=False)

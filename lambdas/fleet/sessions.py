@@ -17,7 +17,7 @@ from typing import Any
 
 from .tables import EXPIRY_SHARDS
 
-__all__ = ["expiry_shard", "new_session", "shards", "EXPIRY_SHARDS"]
+__all__ = ["expiry_shard", "new_session", "shards", "with_expiry_shard", "EXPIRY_SHARDS"]
 
 
 def expiry_shard(session_id: str) -> str:
@@ -31,6 +31,17 @@ def expiry_shard(session_id: str) -> str:
     True
     """
     return str(zlib.crc32(session_id.encode("utf-8")) % EXPIRY_SHARDS)
+
+
+def with_expiry_shard(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` with its ``expiryShard`` filled in when it expires and has none (in place).
+
+    A session stored without its shard never appears in the expiry index, so the sweeper
+    would never find it: whatever writes sessions in bulk (``fleet import``) calls this.
+    """
+    if "expiresAt" in item and "expiryShard" not in item and isinstance(item.get("sessionId"), str):
+        item["expiryShard"] = expiry_shard(item["sessionId"])
+    return item
 
 
 def shards() -> list[str]:
