@@ -20,19 +20,10 @@ and invokes its own worker; the worker may only BatchWriteItem its one table.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-from typing import Any
-
-import jsii
 from aws_cdk import (
     ArnFormat,
-    AssetHashType,
-    BundlingOptions,
     CfnOutput,
-    DockerImage,
     Duration,
-    ILocalBundling,
     RemovalPolicy,
     Stack,
 )
@@ -46,54 +37,14 @@ from fleet.tables import ALL_TABLES, TableDef
 
 from infra import constants as c
 from infra.bulkmap import definition
-from infra.bundling import CODE_EXCLUDES
+from infra.bundling import function_code
 from infra.config import StackConfig
 from infra.functions import _ENI_ACTIONS, FleetFunctions
 from infra.nag import acknowledge
 from infra.network import FleetNetwork
 from infra.tables import FleetTables
 
-__all__ = ["BulkImport", "SHARED_CLI_MODULES", "WorkerBundler"]
-
-#: The record conversion ``fleet import`` uses, shipped with the worker so that both read
-#: a record the same way (the modules import nothing but the standard library and dynabatch).
-SHARED_CLI_MODULES: tuple[str, ...] = (
-    "fleetcli/__init__.py",
-    "fleetcli/bulk/__init__.py",
-    "fleetcli/bulk/values.py",
-)
-
-
-@jsii.implements(ILocalBundling)
-class WorkerBundler:
-    """The worker's code: ``lambdas/`` (dynabatch comes from the layer) + the record
-    conversion of ``fleetcli`` (:data:`SHARED_CLI_MODULES`), copied; no Docker."""
-
-    def try_bundle(self, output_dir: str, *_args: Any, **_kwargs: Any) -> bool:
-        target = Path(output_dir)
-        shutil.copytree(
-            c.LAMBDAS_DIR,
-            target,
-            dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", c.LAYER_PACKAGE),
-        )
-        for relative in SHARED_CLI_MODULES:
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(c.REPO_ROOT / relative, target / relative)
-        return True
-
-
-def worker_code() -> lambda_.Code:
-    """The bulk writer's code asset, built locally (hash over the output)."""
-    return lambda_.Code.from_asset(
-        str(c.LAMBDAS_DIR),
-        asset_hash_type=AssetHashType.OUTPUT,
-        exclude=list(CODE_EXCLUDES),
-        bundling=BundlingOptions(
-            image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
-            local=WorkerBundler(),
-        ),
-    )
+__all__ = ["BulkImport"]
 
 
 class BulkImport(Construct):
@@ -111,7 +62,7 @@ class BulkImport(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = self._bucket(config)
-        code = worker_code()
+        code = function_code()
         self.workers: dict[str, lambda_.Function] = {}
         self.state_machines: dict[str, sfn.StateMachine] = {}
         stack = Stack.of(self)

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dynabatch import BatchClient, Delete, Put, deserialize_item, serialize_item
+from fleet.checks import ItemProblem, check_item
+from fleet.records import ValueProblem, wire_from_json, wire_to_json
 
-from .checks import ItemProblem, check_item
 from .formats import InputError
 from .tables import resolve
-from .values import ValueProblem, wire_from_json, wire_to_json
 
 __all__ = ["ApplyOutcome", "load_request_items", "run_apply"]
 

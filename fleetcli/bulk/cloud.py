@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 from fleet.bulkwriter import MAP, prepare_item
+from fleet.records import record_from_item
 from fleet.tables import ALL_TABLES
 
 from fleetcli.common import OK, PARTIAL, USAGE, fail, positive, say
@@ -30,7 +31,6 @@ from fleetcli.env import apply_connection, is_local, set_table_variables, table_
 from . import cloudmap, cloudsfn, native
 from .cloudmap import InputProblem, MapJob, RunReport, S3Location
 from .formats import InputError, guess_format, read_items
-from .values import record_from_item
 
 __all__ = ["add_import_flags", "add_export_flags", "import_", "export", "local_workers"]
 

@@ -36,10 +36,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 from fleet.bulkwriter import MAP, InvalidRecordsError, MapSettings, items_from_records
+from fleet.records import record_from_item
 from fleet.tables import ALL_TABLES
 
 from .progress import progress_bar
-from .values import record_from_item
 
 __all__ = [
     "S3Location",

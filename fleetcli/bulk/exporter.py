@@ -24,11 +24,11 @@ from decimal import Decimal
 from typing import IO, Any
 
 from dynabatch import BatchClient, deserialize_item, serialize_item
+from fleet.records import TYPE_HINTS, ValueProblem, wire_from_json, wire_to_json
 
 from .formats import ItemWriter
 from .progress import progress_bar
 from .tables import TableInfo
-from .values import TYPE_HINTS, ValueProblem, wire_from_json, wire_to_json
 
 __all__ = ["ExportJob", "ExportOutcome", "ExportError", "run_export", "csv_columns"]
 

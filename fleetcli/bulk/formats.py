@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import ijson  # type: ignore[import-untyped,unused-ignore]
-
-from .values import (
+from fleet.records import (
     ValueProblem,
     cell_text,
     cell_value,

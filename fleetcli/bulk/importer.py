@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from dynabatch import BatchClient
+from fleet.checks import ItemProblem, check_item
+from fleet.records import record_from_item
 
-from .checks import ItemProblem, check_item
 from .formats import InputError, Record, read_items
 from .pipeline import Pipeline, Slice
 from .progress import progress_bar
 from .tables import TableInfo
-from .values import record_from_item
 
 __all__ = ["ImportJob", "ImportOutcome", "CheckpointMismatch", "run_import", "key_digest"]
 

@@ -25,18 +25,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dynabatch import BatchClient, Update
+from fleet.checks import ItemProblem, check_item
+from fleet.records import record_from_item
 
 from fleetcli.common import OK, PARTIAL, USAGE, error_fields, wants_json
 from fleetcli.env import apply_connection, batch_client
 
-from .checks import ItemProblem, check_item
 from .filters import FilterError, parse_assignment, parse_condition
 from .formats import FORMATS, InputError, guess_format, read_items
 from .importer import key_digest
 from .progress import progress_bar, rate
 from .report import finish
 from .tables import NoSuchTable, TableInfo, resolve
-from .values import record_from_item
 
 __all__ = ["add_parser", "update", "UpdateJob", "UpdateOutcome", "run_update"]
 

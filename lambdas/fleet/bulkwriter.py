@@ -3,11 +3,11 @@
 A Step Functions Distributed Map reads JSON Lines or CSV objects under an S3 prefix and
 hands each worker a batch of records (``ItemReader`` + ``ItemBatcher``). This module turns
 the records into items exactly as ``fleet import`` does (the record conversion is the same
-code, :mod:`fleetcli.bulk.values`, shipped with the function), applies the same item
-checks, writes them through the batch layer at a share of a capacity budget, and returns
-the items it gave up as ``{"Item": <DynamoDB JSON>}`` records: the rejects format that
-``fleet import`` reads back. The map's ``ResultWriter`` flattens those lists into JSON Lines
-files in S3, so the rejects of a distributed run re-import either way.
+code, :mod:`fleet.records`), applies the same item checks, writes them through the batch
+layer at a share of a capacity budget, and returns the items it gave up as ``{"Item":
+<DynamoDB JSON>}`` records: the rejects format that ``fleet import`` reads back. The map's
+``ResultWriter`` flattens those lists into JSON Lines files in S3, so the rejects of a
+distributed run re-import either way.
 
 A batch holding a record that is not an item (bad JSON shape, missing key, a number that
 is not a number) writes nothing and raises :class:`InvalidRecordsError`, naming every bad
@@ -24,17 +24,23 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from dynabatch import BatchClient, CapacityBudget, Put, RetryPolicy, serialize_item
+from dynabatch import (
+    BatchClient,
+    CapacityBudget,
+    Put,
+    RetryPolicy,
+    serialize_item,
+)
 
-from fleetcli.bulk.values import (
+from .checks import ItemProblem, check_item
+from .records import (
     ValueProblem,
     cell_value,
     item_from_record,
     parse_column,
     wire_to_json,
 )
-
-from .sessions import expiry_shard
+from .sessions import with_expiry_shard
 from .tables import SESSIONS, TableDef
 
 __all__ = [
@@ -179,21 +185,22 @@ class BatchOutcome:
 
 
 def prepare_item(item: dict[str, Any], table: TableDef) -> dict[str, Any]:
-    """The item checks ``fleet import`` applies: key attributes present and non-empty
-    strings; a session gets its expiry shard, or the sweeper would never find it.
+    """The item checks ``fleet import`` applies: a session gets its expiry shard (or the
+    sweeper would never find it), then the batch layer's per-item check (keys present,
+    typed and non-empty, empty sets, number range and precision, 400 KB).
 
     Raises
     ------
     ValueError
-        Naming the key attribute at fault.
+        Naming the attribute at fault and the problem.
     """
-    for name in table.key_names():
-        if name not in item:
-            raise ValueError(f"missing key attribute {name!r}")
-        if not isinstance(item[name], str) or not item[name]:
-            raise ValueError(f"key attribute {name!r} must be a non-empty string")
-    if table is SESSIONS and "expiresAt" in item and "expiryShard" not in item:
-        item["expiryShard"] = expiry_shard(item["sessionId"])
+    if table is SESSIONS:
+        with_expiry_shard(item)
+    key_types = {a["AttributeName"]: a["AttributeType"] for a in table.attribute_definitions()}
+    try:
+        check_item(item, table.key_names(), key_types, table.logical_name)
+    except ItemProblem as problem:
+        raise ValueError(str(problem)) from None
     return item
 
 

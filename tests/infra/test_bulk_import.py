@@ -172,11 +172,11 @@ def test_the_worker_code_is_self_contained_with_the_layer(default_synth: Synth) 
     worker = default_synth.stack.bulk_import.workers["devices"]  # type: ignore[union-attr]
     code = default_synth.asset_dir(logical_id(default_synth, worker))
     layer = default_synth.asset_dir(logical_id(default_synth, default_synth.stack.functions.layer))
-    assert (code / "fleetcli" / "bulk" / "values.py").is_file()
+    assert (code / "fleet" / "records.py").is_file()
     assert not (code / "dynabatch").exists()  # it comes from the layer
     # When the handler is imported as Lambda would (-S: no .pth, so no editable install)
     site = sysconfig.get_paths()["purelib"]
-    probe = "import handlers.bulk_writer, fleetcli.bulk.values as v; print(v.__file__)"
+    probe = "import handlers.bulk_writer, fleet.records as r; print(r.__file__)"
     result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
         [sys.executable, "-S", "-c", probe],
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(code), str(layer / "python"), site])},

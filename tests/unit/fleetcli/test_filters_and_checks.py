@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import pytest
 from dynabatch import BatchClient
+from fleet.checks import ItemProblem, check_item
 from moto import mock_aws
 
-from fleetcli.bulk.checks import ItemProblem, check_item
 from fleetcli.bulk.filters import FilterError, parse_assignment, parse_condition, parse_filter
 
 ITEMS: list[dict[str, Any]] = [

@@ -115,7 +115,7 @@ def test_a_batch_with_invalid_records_writes_nothing_and_names_each(
 
     assert caught.value.problems == [
         (1, "missing key attribute 'deviceId'"),
-        (2, "key attribute 'deviceId' must be a non-empty string"),
+        (2, "attribute 'deviceId': a key attribute cannot be empty"),
     ]
     assert "2 invalid records" in str(caught.value)
     assert stored(batch, DEVICES_TABLE) == {}

@@ -1,10 +1,11 @@
 """One item checked as DynamoDB would check it, before anything is sent.
 
-The batch layer's own per-item check (:func:`dynabatch.check_item`: keys, empty sets,
-number range and precision, NaN, size) decides, so the command line refuses exactly what
-the layer would. The key rules run here first only to word the commonest mistakes the way
-the command line always has ("missing key attribute 'deviceId'"). The problem is raised
-as :class:`ItemProblem`, naming the attribute.
+The batch layer's own per-item check (:func:`dynabatch.check_item`: keys, empty sets, number
+range and precision, NaN, size) decides, so the command line refuses exactly what the layer
+would. The key rules run here first only to word the commonest mistakes the way the command
+line always has ("missing key attribute 'deviceId'"). ``fleet import`` and the distributed
+import's worker both call it, so a file imports the same way either way. The problem is
+raised as :class:`ItemProblem`, naming the attribute.
 """
 
 from __future__ import annotations
