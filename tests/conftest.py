@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# A plain `pytest` on Node 20 stays as quiet as `make test`: jsii prints an end-of-life
+# banner in every Node process it starts unless told the version is known.
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
 
 
 @pytest.fixture(autouse=True)
