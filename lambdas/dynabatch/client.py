@@ -510,7 +510,7 @@ class BatchClient:
             start_key=start_key,
             return_consumed_capacity=return_consumed_capacity,
         )
-        return iter_pages(self, "Query", request, deadline_at=deadline_at)
+        return iter_pages(self._ctx, "Query", request, deadline_at=deadline_at)
 
     def query(
         self,
@@ -589,7 +589,7 @@ class BatchClient:
             start_key=start_key,
             return_consumed_capacity=return_consumed_capacity,
         )
-        return iter_pages(self, "Scan", request, deadline_at=deadline_at)
+        return iter_pages(self._ctx, "Scan", request, deadline_at=deadline_at)
 
     def scan(
         self,
@@ -676,7 +676,7 @@ class BatchClient:
         )
         workers = min(concurrency or self.concurrency, segments)
         return parallel_scan(
-            self,
+            self._ctx,
             request,
             segments,
             concurrency=concurrency or self.concurrency,
@@ -735,7 +735,7 @@ class BatchClient:
         ... ])
         """
         return transact_write(
-            self,
+            self._ctx,
             actions,
             client_request_token,
             return_old_on_condition_failure,
@@ -754,7 +754,7 @@ class BatchClient:
         >>> batch.transact_get([TransactGet("devices", {"deviceId": "d-1"})])  # doctest: +SKIP
         [{'deviceId': 'd-1', 'ownerId': 'u-1'}]
         """
-        return transact_get(self, gets, deadline_at=deadline_at)
+        return transact_get(self._ctx, gets, deadline_at=deadline_at)
 
     # -- UpdateItem --------------------------------------------------------------------
 
@@ -820,7 +820,7 @@ class BatchClient:
         10000
         """
         return update_items(
-            self,
+            self._ctx,
             updates,
             create_missing=create_missing,
             return_old_on_condition_failure=return_old_on_condition_failure,

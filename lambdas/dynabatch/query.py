@@ -27,7 +27,7 @@ from .serde import deserialize_item, serialize_item
 from .types import Item, Key
 
 if TYPE_CHECKING:
-    from .client import BatchClient
+    from .context import BatchContext
 
 __all__ = [
     "DeadlineExceededError",
@@ -208,7 +208,7 @@ def send_with_retry(
 
 
 def iter_pages(
-    batch: BatchClient,
+    batch: BatchContext,
     operation: str,
     request: dict[str, Any],
     *,
@@ -227,13 +227,12 @@ def iter_pages(
 
 
 def _pages(
-    batch: BatchClient,
+    batch: BatchContext,
     operation: str,
     request: dict[str, Any],
     deadline: Deadline,
     sleep: Callable[[float], None],
 ) -> Iterator[Page]:
-    call = batch.client.query if operation == "Query" else batch.client.scan
     if batch.metrics is not None:
         request.setdefault("ReturnConsumedCapacity", "TOTAL")
     stats = CallStats(operation)
@@ -247,7 +246,7 @@ def _pages(
             start = request.get("ExclusiveStartKey")
             response = send_with_retry(
                 operation,
-                lambda: call(**request),
+                lambda: batch.call(operation, request),
                 batch.retry,
                 deadline,
                 on_throttle=count_throttle,
@@ -279,7 +278,7 @@ _DONE = object()
 
 
 def parallel_scan(
-    batch: BatchClient,
+    batch: BatchContext,
     request: dict[str, Any],
     segments: int,
     *,
@@ -309,7 +308,7 @@ def parallel_scan(
 
 
 def _parallel(
-    batch: BatchClient,
+    batch: BatchContext,
     request: dict[str, Any],
     segments: int,
     workers: int,

@@ -33,7 +33,7 @@ from .serde import deserialize_item, item_size, serialize_item
 from .types import Item
 
 if TYPE_CHECKING:
-    from .client import BatchClient
+    from .context import BatchContext
 
 __all__ = [
     "TransactPut",
@@ -162,7 +162,7 @@ class TransactGet:
 
 
 def _reasons(
-    batch: BatchClient, error: ClientError, actions: Sequence[Any]
+    batch: BatchContext, error: ClientError, actions: Sequence[Any]
 ) -> list[CancellationReason]:
     reasons = []
     for index, reason in enumerate(error.response.get("CancellationReasons") or ()):
@@ -184,7 +184,7 @@ def _reasons(
     return reasons
 
 
-def _key_names(batch: BatchClient, table: str) -> tuple[str, ...] | None:
+def _key_names(batch: BatchContext, table: str) -> tuple[str, ...] | None:
     """The table's key attribute names (one DescribeTable when not yet known), or ``None``."""
     names = batch.known_key_names(table)
     if names is not None:
@@ -195,7 +195,7 @@ def _key_names(batch: BatchClient, table: str) -> tuple[str, ...] | None:
         return None
 
 
-def _key_only(batch: BatchClient, action: Any) -> dict[str, Any] | None:
+def _key_only(batch: BatchContext, action: Any) -> dict[str, Any] | None:
     # Only the key: a reason (and the error text built from it) must never carry a whole
     # item, whose other attributes may be large or private.
     if action is None:
@@ -216,7 +216,7 @@ def _action_size(wired: Mapping[str, Any]) -> int:
     return size + item_size(body.get("ExpressionAttributeValues") or {})
 
 
-def _check_sizes(batch: BatchClient, actions: Sequence[Any], wired: Sequence[Any]) -> None:
+def _check_sizes(batch: BatchContext, actions: Sequence[Any], wired: Sequence[Any]) -> None:
     total = 0
     for action, body in zip(actions, wired, strict=True):
         size = _action_size(body)
@@ -230,7 +230,7 @@ def _check_sizes(batch: BatchClient, actions: Sequence[Any], wired: Sequence[Any
 
 
 def _run(
-    batch: BatchClient,
+    batch: BatchContext,
     operation: str,
     send: Any,
     actions: Sequence[Any],
@@ -282,7 +282,7 @@ def _run(
 
 
 def transact_write(
-    batch: BatchClient,
+    batch: BatchContext,
     actions: Sequence[TransactWriteAction],
     client_request_token: str | None,
     return_old_on_condition_failure: bool,
@@ -313,7 +313,7 @@ def transact_write(
     response: dict[str, Any] = _run(
         batch,
         "TransactWriteItems",
-        lambda: batch.client.transact_write_items(**kwargs),
+        lambda: batch.call("TransactWriteItems", kwargs),
         actions,
         token,
         deadline,
@@ -323,7 +323,7 @@ def transact_write(
 
 
 def transact_get(
-    batch: BatchClient,
+    batch: BatchContext,
     gets: Sequence[TransactGet],
     *,
     deadline_at: float | None = None,
@@ -349,7 +349,7 @@ def transact_get(
     response = _run(
         batch,
         "TransactGetItems",
-        lambda: batch.client.transact_get_items(**kwargs),
+        lambda: batch.call("TransactGetItems", kwargs),
         gets,
         None,
         deadline,

@@ -30,7 +30,7 @@ from .serde import deserialize_item, serialize_item
 from .types import Capacity, FailedUpdate, Update, UpdateResult
 
 if TYPE_CHECKING:
-    from .client import BatchClient
+    from .context import BatchContext
 
 __all__ = ["UpdateItemsError", "build_update_request", "update_items"]
 
@@ -152,7 +152,7 @@ class _Updates:
 
     def __init__(
         self,
-        batch: BatchClient,
+        batch: BatchContext,
         deadline: Deadline,
         *,
         create_missing: bool,
@@ -250,7 +250,7 @@ class _Updates:
         with self._lock:
             self._sends += 1
         try:
-            response = self.batch.client.update_item(**entry.request)
+            response = self.batch.call("UpdateItem", entry.request)
         except ClientError as error:
             if error_code(error) != CONDITION_FAILED:
                 raise  # the engine retries throttles and reports the rest
@@ -308,7 +308,7 @@ class _TableUnknown(Exception):
 
 
 def update_items(
-    batch: BatchClient,
+    batch: BatchContext,
     updates: Iterable[Update],
     *,
     create_missing: bool = False,

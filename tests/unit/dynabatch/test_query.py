@@ -265,7 +265,7 @@ def test_a_throttled_page_waits_a_backoff_before_its_retry(
 
     pages = list(
         iter_pages(
-            readings,
+            readings.context,
             "Query",
             request,
             sleep=lambda seconds: waits.append((len(recorder.calls("Query")), seconds)),
@@ -312,7 +312,11 @@ def test_a_backoff_that_would_end_past_the_deadline_is_not_slept(
         request = build_read_request("readings", key_condition=Key("deviceId").eq("d-0"))
         deadline_at = time.monotonic() + 0.5
         with pytest.raises(DeadlineExceededError) as caught:
-            list(iter_pages(batch, "Query", request, deadline_at=deadline_at, sleep=slept.append))
+            list(
+                iter_pages(
+                    batch.context, "Query", request, deadline_at=deadline_at, sleep=slept.append
+                )
+            )
 
     # SLOW's backoff is up to 30 s; what was slept (if anything) ends before the deadline.
     assert sum(slept) < 0.5 and caught.value.attempts == len(recorder.calls("Query")) >= 1
@@ -364,7 +368,12 @@ def test_parallel_scan_starts_no_scan_after_the_deadline(
 ) -> None:
     request = build_read_request("devices")
     scan = parallel_scan(
-        readings, request, 8, concurrency=2, buffer_pages=4, deadline_at=time.monotonic() - 1
+        readings.context,
+        request,
+        8,
+        concurrency=2,
+        buffer_pages=4,
+        deadline_at=time.monotonic() - 1,
     )
 
     with pytest.raises(DeadlineExceededError):

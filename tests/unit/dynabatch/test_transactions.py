@@ -257,7 +257,7 @@ def test_a_throttled_transaction_waits_a_backoff_before_its_retry(
     waits: list[int] = []
 
     transact_write(
-        owned,
+        owned.context,
         [move("d-1", "u-1", "u-5")],
         None,
         True,
@@ -284,7 +284,7 @@ def test_a_transaction_backoff_never_runs_past_the_deadline(ddb: Any, recorder: 
     slow = RetryPolicy(max_attempts=10, base_delay=30.0, max_delay=30.0)
     with BatchClient(ddb, retry=slow) as batch, pytest.raises(DeadlineExceededError) as caught:
         transact_write(
-            batch,
+            batch.context,
             [move("d-1", "u-1", "u-5")],
             None,
             True,

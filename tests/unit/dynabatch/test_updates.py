@@ -170,7 +170,7 @@ def test_throttles_are_retried_after_a_backoff(fleet: BatchClient, recorder: Rec
         waits.append(len(recorder.calls("UpdateItem")))
         time.sleep(seconds)
 
-    result = update_items(fleet, maintenance([1]), sleep=sleep)
+    result = update_items(fleet.context, maintenance([1]), sleep=sleep)
 
     assert result.updated == 1 and result.throttles == 2 and result.requests == 3
     assert sorted(set(waits)) == [1, 2]
@@ -214,7 +214,11 @@ def test_a_backoff_never_runs_past_the_deadline(ddb: Any, recorder: Recorder) ->
             time.sleep(seconds)
 
         result = update_items(
-            batch, maintenance([1]), deadline_at=deadline_at, raise_on_failure=False, sleep=sleep
+            batch.context,
+            maintenance([1]),
+            deadline_at=deadline_at,
+            raise_on_failure=False,
+            sleep=sleep,
         )
 
     assert [f.code for f in result.failed] == ["DeadlineExceeded"]
