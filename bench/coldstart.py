@@ -16,7 +16,12 @@ from typing import Any
 
 __all__ = ["HANDLERS", "measure_cold_starts"]
 
-HANDLERS = ("handlers.loader", "handlers.transfer", "handlers.warmer", "handlers.sweeper")
+HANDLERS = (
+    "fleet.handlers.loader",
+    "fleet.handlers.transfer",
+    "fleet.handlers.warmer",
+    "fleet.handlers.sweeper",
+)
 
 _PROBE = (
     "import time, importlib, sys\n"

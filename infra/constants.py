@@ -6,8 +6,30 @@ memory size, a timeout or a context key twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+# What the code needs as much as the stack (the functions, their routes and schedules, the
+# cache TTL, the caller claim) is defined once, in the domain package, and used from here.
+from fleet import deployment as _deployment
+from fleet import settings as _settings
+
+FunctionSpec = _deployment.FunctionSpec
+LOADER = _deployment.LOADER
+TRANSFER = _deployment.TRANSFER
+WARMER = _deployment.WARMER
+SWEEPER = _deployment.SWEEPER
+BULK_WRITER = _deployment.BULK_WRITER
+FUNCTIONS = _deployment.FUNCTIONS
+SWEEPER_SAFETY_MARGIN_SECONDS = _deployment.SWEEPER_SAFETY_MARGIN_SECONDS
+DEFAULT_SWEEPER_RATE_MINUTES = _deployment.DEFAULT_SWEEPER_RATE_MINUTES
+DEFAULT_WARMER_RATE_MINUTES = _deployment.DEFAULT_WARMER_RATE_MINUTES
+LIST_DEVICES_ROUTE = _deployment.LIST_DEVICES_ROUTE
+TRANSFER_ROUTE = _deployment.TRANSFER_ROUTE
+SERVICE_NAME = _deployment.SERVICE_NAME
+METRICS_NAMESPACE = _deployment.METRICS_NAMESPACE
+CACHE_TTL_SECONDS = _settings.DEFAULT_CACHE_TTL_SECONDS
+DEFAULT_CALLER_CLAIM = _settings.DEFAULT_CALLER_CLAIM
+
 
 #: The repository root: ``lambdas/`` (function code and the layer's source) lives under it.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -61,11 +83,7 @@ POWERTOOLS_PUBLIC = "public"
 POWERTOOLS_SOURCES = (POWERTOOLS_BUNDLED, POWERTOOLS_PUBLIC)
 POWERTOOLS_SSM_PREFIX = "/aws/service/powertools/python/arm64/python3.14"
 
-SERVICE_NAME = "device-fleet"
-METRICS_NAMESPACE = "DeviceFleet"
 LOG_LEVEL = "INFO"
-CACHE_TTL_SECONDS = 300
-DEFAULT_CALLER_CLAIM = "sub"
 #: Claims no user can change about themselves: Cognito's ``sub`` (a UUID fixed at
 #: creation) and ``cognito:username`` (fixed at creation). Any other claim identifies a
 #: caller only when the operator states it is immutable (``-c callerClaimImmutable=true``).
@@ -80,79 +98,7 @@ CACHE_PORT = 6379
 CACHE_READER_PORT = 6380
 
 
-@dataclass(frozen=True)
-class FunctionSpec:
-    """One function: its handler (code asset rooted at ``lambdas/``), size and time budget."""
-
-    name: str
-    handler: str
-    memory_mb: int
-    timeout_seconds: int
-    description: str
-    scheduled: bool = False
-    #: Default reserved concurrency: a ceiling that keeps one function from starving the
-    #: others (and the account) of concurrency; ``-c <name>ReservedConcurrency`` overrides.
-    reserved_concurrency: int | None = None
-    #: Default steady requests/s and burst of the function's route (API functions only).
-    rate_limit: int | None = None
-    burst_limit: int | None = None
-
-
-LOADER = FunctionSpec(
-    "loader",
-    "handlers.loader.handler",
-    memory_mb=512,  # parallel BatchGetItem chunks + JSON: more memory is more CPU
-    timeout_seconds=10,  # well inside the HTTP API's 30 s integration timeout
-    description="GET /users/{userId}/devices: BatchGetItem with a read-through cache",
-    reserved_concurrency=20,
-    rate_limit=100,
-    burst_limit=200,
-)
-TRANSFER = FunctionSpec(
-    "transfer",
-    "handlers.transfer.handler",
-    memory_mb=256,
-    timeout_seconds=10,
-    description="POST /devices/{deviceId}/transfer: one idempotent TransactWriteItems",
-    reserved_concurrency=10,
-    # Transfers are rare next to reads and each is a transaction over three items.
-    rate_limit=20,
-    burst_limit=40,
-)
-WARMER = FunctionSpec(
-    "warmer",
-    "handlers.warmer.handler",
-    memory_mb=512,
-    timeout_seconds=60,
-    description="Scheduled: loads hot devices and writes them to the shared cache",
-    scheduled=True,
-    # One run at a time: a second would only repeat the first one's work.
-    reserved_concurrency=1,
-)
-SWEEPER = FunctionSpec(
-    "sweeper",
-    "handlers.sweeper.handler",
-    memory_mb=512,
-    timeout_seconds=120,
-    description="Scheduled: deletes expired sessions found through the sparse expiry index",
-    scheduled=True,
-    # One sweep at a time: overlapping sweeps would race over the same expired sessions.
-    reserved_concurrency=1,
-)
-FUNCTIONS: tuple[FunctionSpec, ...] = (LOADER, TRANSFER, WARMER, SWEEPER)
-
-#: The sweeper stops starting work when less than this is left of its time budget; it must
-#: be well under SWEEPER.timeout_seconds or a run would do nothing.
-SWEEPER_SAFETY_MARGIN_SECONDS = 10
-
-# --- Schedules (minutes) -------------------------------------------------------------------
-DEFAULT_SWEEPER_RATE_MINUTES = 5
-#: Under CACHE_TTL_SECONDS, so a hot device is re-warmed before its cache entry expires.
-DEFAULT_WARMER_RATE_MINUTES = 4
-
 # --- HTTP API ------------------------------------------------------------------------------
-LIST_DEVICES_ROUTE = "/users/{userId}/devices"
-TRANSFER_ROUTE = "/devices/{deviceId}/transfer"
 #: The stage's default, for any route without its own limits (each route has its own:
 #: FunctionSpec.rate_limit / burst_limit).
 THROTTLE_RATE_LIMIT = 100  # steady requests per second
@@ -190,12 +136,5 @@ BULK_IMPORT_TABLES: tuple[str, ...] = ("devices", "users", "sessions")
 #: Objects to import go under ``imports/<table>/``; ResultWriter writes ``results/<table>/``.
 BULK_IMPORT_PREFIX = "imports"
 BULK_RESULTS_PREFIX = "results"
-BULK_WRITER = FunctionSpec(
-    "bulk-writer",
-    "handlers.bulk_writer.handler",
-    memory_mb=1769,  # one full vCPU: the batch layer's client CPU is the worker's limit
-    timeout_seconds=120,  # a 1,000-item batch at a 100-unit share takes 10 s
-    description="One batch of a distributed import: checked items through the batch layer",
-)
 #: A run of 100 M items at 4,000 units/s takes about 7 hours; a day leaves room.
 BULK_IMPORT_TIMEOUT_HOURS = 24

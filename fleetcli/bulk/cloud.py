@@ -217,8 +217,9 @@ def _ensure_bucket(s3: Any, bucket: str) -> None:
 def local_workers(table: str, count: int) -> cloudmap.Invoke:
     """The bulk writer as ``count`` in-process "execution environments" (one function with
     ``count`` slots, as the local stack runs its functions), one batch at a time each."""
+    from fleet.deployment import BULK_WRITER
+
     from fleetcli.local.invoke import LocalFunction
-    from infra.constants import BULK_WRITER
 
     os.environ["BULK_IMPORT_TABLE"] = table
     # The EMF metrics blob belongs in CloudWatch, not in the command's output.

@@ -1,7 +1,7 @@
 """Calling the Lambda handlers in this process, as Lambda would: event + context.
 
 Each function gets what its deployed twin has: its name, memory and time budget (from
-``infra.constants``, the stack's own figures) and a clock that counts down from the
+``fleet.deployment``, the stack's own figures) and a clock that counts down from the
 invocation's start. Like Lambda, a function serves several invocations at once, up to
 its concurrency (a small pool, :data:`DEFAULT_CONCURRENCY`); the others wait their turn.
 Unlike Lambda, the invocations share one process: module-level state (the runtime, the
@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from infra.constants import FUNCTIONS, FunctionSpec
+from fleet.deployment import FUNCTIONS, FunctionSpec
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import fleet.deployment as stack_constants
 from botocore.exceptions import ClientError
 from dynabatch import BatchClient
 from fleet.tables import ALL_TABLES
 
-import infra.constants as stack_constants
 from fleetcli.env import is_local, set_table_variables, table_name, use_dummy_credentials
 
 from .apidocs import DOCS_HTML
@@ -37,7 +37,7 @@ from .state import load_tables, save_tables, saved_tables
 __all__ = ["StackOptions", "LocalStack", "StackError", "OPENAPI_PATH"]
 
 #: The HTTP API's OpenAPI document, kept beside the stack that deploys the API.
-OPENAPI_PATH = Path(stack_constants.__file__).with_name("openapi.json")
+OPENAPI_PATH = stack_constants.OPENAPI_PATH
 log = logging.getLogger("fleet.local")
 
 

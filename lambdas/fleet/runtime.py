@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from dynabatch import BatchClient, RetryPolicy, make_client
 
@@ -23,7 +23,18 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["Runtime", "get_runtime", "reset_runtime", "cache_for", "API_RETRY", "BULK_RETRY"]
+__all__ = [
+    "Runtime",
+    "BatchKind",
+    "get_runtime",
+    "reset_runtime",
+    "cache_for",
+    "API_RETRY",
+    "BULK_RETRY",
+]
+
+#: ``api``: a request's tight retry budget; ``bulk``: scheduled and batch work's long one.
+BatchKind = Literal["api", "bulk"]
 
 #: Requests answer within API Gateway's 30 s: a short budget, then 503 + Retry-After.
 API_RETRY = RetryPolicy(max_attempts=5, base_delay=0.02, max_delay=0.4, deadline=2.0)
@@ -53,7 +64,7 @@ class Runtime:
                 self._services[name] = factory(self)
             return cast(T, self._services[name])
 
-    def batch(self, kind: str = "api") -> BatchClient:
+    def batch(self, kind: BatchKind = "api") -> BatchClient:
         """The batch client for ``"api"`` work (short retry budget) or ``"bulk"`` work."""
         batch = self._batches.get(kind)
         if batch is None:

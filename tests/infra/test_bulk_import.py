@@ -176,7 +176,7 @@ def test_the_worker_code_is_self_contained_with_the_layer(default_synth: Synth) 
     assert not (code / "dynabatch").exists()  # it comes from the layer
     # When the handler is imported as Lambda would (-S: no .pth, so no editable install)
     site = sysconfig.get_paths()["purelib"]
-    probe = "import handlers.bulk_writer, fleet.records as r; print(r.__file__)"
+    probe = "import fleet.handlers.bulk_writer, fleet.records as r; print(r.__file__)"
     result = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
         [sys.executable, "-S", "-c", probe],
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(code), str(layer / "python"), site])},

@@ -13,10 +13,10 @@ from infra.constants import REPO_ROOT
 from tests.infra.conftest import Synth, logical_id
 
 HANDLERS = {
-    "loader": "handlers.loader.handler",
-    "transfer": "handlers.transfer.handler",
-    "warmer": "handlers.warmer.handler",
-    "sweeper": "handlers.sweeper.handler",
+    "loader": "fleet.handlers.loader.handler",
+    "transfer": "fleet.handlers.transfer.handler",
+    "warmer": "fleet.handlers.warmer.handler",
+    "sweeper": "fleet.handlers.sweeper.handler",
 }
 
 

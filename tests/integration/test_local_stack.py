@@ -23,7 +23,7 @@ from .conftest import Stack, port_open, run_fleet, start_stack
 pytestmark = pytest.mark.integration
 
 ME = {"X-Dev-User": "user-0001"}
-OPENAPI = Path(__file__).resolve().parents[2] / "infra" / "openapi.json"
+OPENAPI = Path(__file__).resolve().parents[2] / "lambdas" / "fleet" / "openapi.json"
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 

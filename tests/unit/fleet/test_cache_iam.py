@@ -23,9 +23,9 @@ from botocore.credentials import Credentials
 from dynabatch import BatchClient
 from fleet.cache import MemoryCache, ValkeyCache
 from fleet.cache_iam import TOKEN_LIFETIME_SECONDS, TOKEN_REFRESH_SECONDS, IamAuthToken
+from fleet.handlers import loader
 from fleet.runtime import cache_for
 from fleet.settings import Settings, SettingsError
-from handlers import loader
 from valkey.connection import SSLConnection
 
 from tests.support.handlers import FakeContext, answer, list_event, seed

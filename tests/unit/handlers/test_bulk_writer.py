@@ -31,7 +31,7 @@ SESSIONS_TABLE = TABLE_NAMES["sessions"]
 
 def invoke(records: list[Any], fmt: str = "jsonl", **batch_input: Any) -> Any:
     """The handler as the map calls it: the event crosses JSON, as Lambda delivers it."""
-    from handlers import bulk_writer
+    from fleet.handlers import bulk_writer
 
     event = {"Items": records, "BatchInput": {"format": fmt, "concurrency": 1, **batch_input}}
     return bulk_writer.handler(json.loads(json.dumps(event)), FakeContext())

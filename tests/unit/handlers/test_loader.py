@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from dynabatch import BatchClient
 from fleet.devices import encode_cursor
+from fleet.handlers import loader, transfer
 from fleet.runtime import get_runtime
-from handlers import loader, transfer
 
 from tests.support.handlers import (
     TABLE_NAMES,

@@ -1,4 +1,4 @@
-"""infra/openapi.json says what the code enforces: the same strings pass and fail both.
+"""lambdas/fleet/openapi.json says what the code enforces: the same strings pass and fail both.
 
 Schemathesis (tests/integration) checks answers against the document; this checks the
 document's parameter rules against the validators themselves, probe by probe.
@@ -19,7 +19,7 @@ from fleet.idempotency import check_key
 from fleet.transfer import MAX_DEVICES_PER_USER, parse_transfer
 
 DOCUMENT = json.loads(
-    (Path(__file__).resolve().parents[3] / "infra" / "openapi.json").read_text("utf-8")
+    (Path(__file__).resolve().parents[3] / "lambdas" / "fleet" / "openapi.json").read_text("utf-8")
 )
 LIST = DOCUMENT["paths"]["/users/{userId}/devices"]["get"]
 TRANSFER = DOCUMENT["paths"]["/devices/{deviceId}/transfer"]["post"]

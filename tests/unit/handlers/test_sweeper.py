@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from dynabatch import BatchClient
+from fleet.handlers import sweeper
 from fleet.runtime import get_runtime
 from fleet.sessions import expiry_shard, new_session
 from fleet.sweeper import Sweeper
 from fleet.tables import EXPIRY_SHARDS
-from handlers import sweeper
 
 from tests.support.handlers import TABLE_NAMES, FakeContext, scheduled_event, throttle
 

@@ -9,9 +9,9 @@ from urllib.parse import quote
 
 import pytest
 from dynabatch import BatchClient
+from fleet.handlers import loader, transfer
 from fleet.runtime import get_runtime
 from fleet.transfer import MAX_DEVICES_PER_USER, MAX_ID_LENGTH
-from handlers import loader, transfer
 
 from tests.support.handlers import (
     TABLE_NAMES,

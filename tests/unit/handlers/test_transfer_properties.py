@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from dynabatch import BatchClient
-from handlers import transfer
+from fleet.handlers import transfer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

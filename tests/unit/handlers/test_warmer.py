@@ -12,9 +12,9 @@ import valkey
 from dynabatch import BatchClient
 from fleet.cache import KEY_PREFIX
 from fleet.errors import InvalidEvent
+from fleet.handlers import loader, warmer
 from fleet.runtime import get_runtime, reset_runtime
 from fleet.sessions import new_session
-from handlers import loader, warmer
 
 from tests.support.handlers import (
     TABLE_NAMES,

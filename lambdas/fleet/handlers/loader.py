@@ -7,6 +7,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from fleet.deployment import LIST_DEVICES_ROUTE, powertools_route
 from fleet.devices import DeviceLoader, parse_page_request
 from fleet.errors import Forbidden
 from fleet.http import caller_id, invocation_deadline, json_response, make_resolver, path_value
@@ -29,7 +31,7 @@ def _loader(runtime: Runtime) -> DeviceLoader:
     )
 
 
-@app.get("/users/<userId>/devices")
+@app.get(powertools_route(LIST_DEVICES_ROUTE))
 def list_devices(userId: str) -> Response[str]:
     runtime = get_runtime()
     loader = runtime.service("loader", _loader)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from fleet.bulkwriter import BatchInput, run_batch
 from fleet.observability import logger, metrics
 from fleet.runtime import BULK_RETRY, get_runtime

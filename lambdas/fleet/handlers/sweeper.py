@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from fleet.observability import logger, metrics
 from fleet.runtime import Runtime, get_runtime
 from fleet.sweeper import Sweeper

@@ -7,6 +7,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from fleet.deployment import TRANSFER_ROUTE, powertools_route
 from fleet.http import (
     body_bytes,
     caller_id,
@@ -36,7 +38,7 @@ def _transfers(runtime: Runtime) -> IdempotentTransfers:
     return IdempotentTransfers(service, settings.table_name(IDEMPOTENCY), runtime.client)
 
 
-@app.post("/devices/<deviceId>/transfer")
+@app.post(powertools_route(TRANSFER_ROUTE))
 def transfer(deviceId: str) -> Response[str]:
     runtime = get_runtime()
     transfers = runtime.service("transfer", _transfers)
