@@ -114,8 +114,8 @@ def banner(stack: LocalStack, extra: dict[str, Any] | None = None) -> str:
         f"  DynamoDB   {ddb}   ({kind}, region {region}; {account})",
         f"  cache      {opts.cache_url}",
         f"  schedules  {every}",
-        f"  functions  up to {opts.concurrency} invocations each at once; API timeout "
-        f"{opts.api_timeout:g} s (504)",
+        f"  functions  HTTP ones take turns, scheduled ones up to {opts.concurrency} at once; "
+        f"API timeout {opts.api_timeout:g} s (504)",
     ]
     if stack.restored:
         restored = ", ".join(f"{t} {n}" for t, n in stack.restored.items())

@@ -97,7 +97,8 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--concurrency",
         type=positive,
         default=_DEFAULTS.concurrency,
-        help="invocations of one function at once, as Lambda runs them "
+        help="invocations of one scheduled function at once, as Lambda runs them (the HTTP "
+        f"functions take turns: Powertools' resolver state is per process) "
         f"(default {_DEFAULTS.concurrency})",
     )
     parser.add_argument(

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fleet.deployment import FUNCTIONS, FunctionSpec
+from fleet.deployment import API_FUNCTIONS, FUNCTIONS, FunctionSpec
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -45,7 +45,7 @@ LOCAL_ACCOUNT = "000000000000"
 #: Invocations of one function that run at once; more wait for a free slot.
 DEFAULT_CONCURRENCY = 4
 #: The packages a handler is made of, reloaded together when one of their files changes.
-CODE_PACKAGES = ("handlers", "fleet", "dynabatch")
+CODE_PACKAGES = ("fleet", "dynabatch")
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
@@ -130,6 +130,14 @@ def _drop_modules(packages: tuple[str, ...]) -> None:
 WATCHER = CodeWatcher()
 
 
+#: Powertools' event handler keeps the request it is resolving on a class attribute shared
+#: by every resolver in the process (``BaseRouter.current_event``). In Lambda that is safe:
+#: an execution environment runs one invocation at a time. Here the HTTP functions share
+#: one process, so their invocations take turns, or one request would be answered with
+#: another's body; the scheduled functions and the bulk writer still run side by side.
+_RESOLVER_TURN = threading.Lock()
+
+
 class LocalFunction:
     """One function: its handler (imported on first use, again after a code change),
     its spec, and a pool of ``concurrency`` slots."""
@@ -180,7 +188,8 @@ class LocalFunction:
     def invoke(self, event: dict[str, Any]) -> Any:
         """Run the handler on ``event`` in this thread, once a slot is free."""
         handler = self.handler
-        with self._slots:
+        turn = _RESOLVER_TURN if self.spec in API_FUNCTIONS else contextlib.nullcontext()
+        with self._slots, turn:
             return handler(event, self.context())
 
     def invoke_within(self, event: dict[str, Any], seconds: float) -> Any:

@@ -19,6 +19,7 @@ __all__ = [
     "SWEEPER",
     "BULK_WRITER",
     "FUNCTIONS",
+    "API_FUNCTIONS",
     "SWEEPER_SAFETY_MARGIN_SECONDS",
     "DEFAULT_SWEEPER_RATE_MINUTES",
     "DEFAULT_WARMER_RATE_MINUTES",
@@ -97,6 +98,8 @@ SWEEPER = FunctionSpec(
     reserved_concurrency=1,
 )
 FUNCTIONS: tuple[FunctionSpec, ...] = (LOADER, TRANSFER, WARMER, SWEEPER)
+#: The functions behind API Gateway routes (Powertools' event handler).
+API_FUNCTIONS: tuple[FunctionSpec, ...] = (LOADER, TRANSFER)
 
 #: The sweeper stops starting work when less than this is left of its time budget; it must
 #: be well under SWEEPER.timeout_seconds or a run would do nothing.

@@ -282,3 +282,51 @@ def test_racing_transfers_on_a_large_table_lose_no_write(tmp_path: Path) -> None
         assert len(written.items["sessions"]) == 150
         theirs = {d for d, owner in owners.items() if owner == "user-0002"}
         assert _all_pages(running.api, "user-0002") >= theirs
+
+
+def test_concurrent_transfers_on_100000_devices_answer_before_the_gateway_timeout(
+    tmp_path: Path,
+) -> None:
+    # Given the local stack with 100,000 devices: a giver owning 20,000 of them (its
+    # `devices` set is about 220 KB), the rest spread over 800 other users
+    flags = ("--sweep-every", "0", "--warm-every", "0", "--api-timeout", "20")
+    with start_stack(tmp_path, *flags) as running:
+        batch = running.batch()
+        giver = [f"big-{n:05d}" for n in range(20_000)]
+        others = {
+            f"user-2{u:03d}": [f"oth-{u:03d}-{n:03d}" for n in range(100)] for u in range(800)
+        }
+        devices = ({"deviceId": d, "ownerId": "user-0100", "name": d} for d in giver)
+        spread = (
+            {"deviceId": d, "ownerId": owner, "name": d}
+            for owner, ids in others.items()
+            for d in ids
+        )
+        batch.put_items("devices", devices)
+        batch.put_items("devices", spread)
+        users = [{"userId": u, "name": u, "devices": set(ids)} for u, ids in others.items()]
+        batch.put_items("users", [{"userId": "user-0100", "name": "Big", "devices": set(giver)}])
+        batch.put_items("users", users)
+        moved = {giver[n]: f"user-2{n:03d}" for n in range(16)}
+
+        def transfer(device: str) -> int:
+            return requests.post(
+                f"{running.api}/devices/{device}/transfer",
+                headers={"X-Dev-User": "user-0100", "Content-Type": "application/json"},
+                data=json.dumps({"fromUserId": "user-0100", "toUserId": moved[device]}),
+                timeout=60,
+            ).status_code
+
+        # When 16 transfers run, 8 at a time (the stated bound is the 20 s gateway timeout
+        # set above: a slower answer is a 504)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(transfer, moved))
+
+        # Then every one succeeded and the sets agree with the devices
+        assert statuses == [200] * len(moved)
+        found = batch.get_items(
+            {"devices": [{"deviceId": d} for d in moved]}, consistent_read=True
+        ).items["devices"]
+        assert {d["deviceId"]: d["ownerId"] for d in found} == moved
+        (big,) = batch.get_items({"users": [{"userId": "user-0100"}]}).items["users"]
+        assert len(big["devices"]) == 20_000 - len(moved)
