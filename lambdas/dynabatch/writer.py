@@ -10,10 +10,16 @@ from types import TracebackType
 from typing import Any
 
 from .checks import prepare_item, prepare_key
-from .constants import MAX_WRITE_ITEMS
+from .codec import batch_write_body, decode_item, encode_item, load_body, wire_to_botocore
+from .constants import MAX_ITEM_BYTES, MAX_WRITE_ITEMS
 from .context import BatchContext, TableUnavailable
 from .engine import EngineEvent, Entry, GivenUp, Outcome, Scheduler
-from .exceptions import BatchAbortedError, InvalidItemError, UnprocessedItemsError
+from .exceptions import (
+    BatchAbortedError,
+    InvalidItemError,
+    ItemTooLargeError,
+    UnprocessedItemsError,
+)
 from .metrics import CallStats
 from .retry import Deadline
 from .serde import deserialize_item, item_size, key_identity, key_of
@@ -93,6 +99,8 @@ class _Write:
     def entry(self, op: WriteOp) -> Entry:
         names = self.key_names(op.table)
         types = self.ctx.key_types(op.table)
+        if self.ctx.lean:
+            return _lean_entry(op, names, types)
         if isinstance(op, Put):
             wire, size, key = prepare_item(op.table, op.item, names, types)
             request: dict[str, Any] = {"PutRequest": {"Item": wire}}
@@ -123,13 +131,21 @@ class _Write:
         self.result.failures.append(Failure(op.table, key, code, reason, request, 0))
 
     def send(self, chunk: list[Entry]) -> Outcome:
+        # Runs on a worker: building the body (lean) or botocore's serialising happens here.
         request_items: dict[str, list[Any]] = {}
-        for entry in chunk:
-            request_items.setdefault(entry.table, []).append(entry.request)
-        params: dict[str, Any] = {"RequestItems": request_items}
-        if self.want_capacity:
-            params["ReturnConsumedCapacity"] = "TOTAL"
-        response = self.ctx.call("BatchWriteItem", params)
+        if self.ctx.lean:
+            for entry in chunk:
+                request_items.setdefault(entry.table, []).append((entry.request, entry.text))
+            capacity = "TOTAL" if self.want_capacity else None
+            body = batch_write_body(request_items, capacity)
+            response = self.ctx.send_body("BatchWriteItem", body)
+        else:
+            for entry in chunk:
+                request_items.setdefault(entry.table, []).append(entry.request)
+            params: dict[str, Any] = {"RequestItems": request_items}
+            if self.want_capacity:
+                params["ReturnConsumedCapacity"] = "TOTAL"
+            response = self.ctx.call("BatchWriteItem", params)
         by_ident = {entry.ident: entry for entry in chunk}
         unprocessed = []
         for table, requests in response.get("UnprocessedItems", {}).items():
@@ -139,6 +155,8 @@ class _Write:
                     key = key_of(request["PutRequest"]["Item"], names)
                 else:
                     key = request["DeleteRequest"]["Key"]
+                # The lean wire hands binary back as base64 text; identities use bytes.
+                key = wire_to_botocore(key)
                 unprocessed.append(by_ident[(table, key_identity(key))])
         return Outcome(
             sent=chunk,
@@ -212,7 +230,10 @@ class _Write:
 
     def _failure(self, gone: GivenUp) -> Failure:
         entry = gone.entry
-        request = _plain_wire_request(entry.request)
+        if entry.text is not None:
+            request = {entry.request: {_MEMBER[entry.request]: decode_item(load_body(entry.text))}}
+        else:
+            request = _plain_wire_request(entry.request)
         if "PutRequest" in request:
             names = self._names.get(entry.table)
             item = request["PutRequest"]["Item"]
@@ -220,6 +241,37 @@ class _Write:
         else:
             key = request["DeleteRequest"]["Key"]
         return Failure(entry.table, key, gone.code, gone.reason, request, entry.attempts)
+
+
+#: A write request's kind to the member holding its item or key.
+_MEMBER = {"PutRequest": "Item", "DeleteRequest": "Key"}
+
+
+def _lean_entry(op: WriteOp, names: tuple[str, ...], types: Mapping[str, str] | None) -> Entry:
+    """An entry for the lean wire: the item encoded and sized in one walk, checked as
+    :func:`prepare_item` checks it, with the same errors."""
+    if isinstance(op, Put):
+        item = op.item
+        try:
+            if not isinstance(item, Mapping):
+                raise TypeError("not a mapping")
+            text, size = encode_item(item)
+        except (TypeError, ValueError, ArithmeticError):
+            # The codec refuses what serde refuses: let checks.py word the error.
+            prepare_item(op.table, item, names, types)
+            raise
+        key = prepare_key(op.table, item, names, types)
+        if size > MAX_ITEM_BYTES:
+            plain_key = {name: item[name] for name in names if name in item} or None
+            raise ItemTooLargeError(op.table, plain_key, size, MAX_ITEM_BYTES)
+        units = float(max(1, math.ceil(size / 1024)))
+        kind = "PutRequest"
+    else:
+        key = prepare_key(op.table, op.key, names, types)
+        text, size = encode_item({name: op.key[name] for name in names})
+        units = 1.0
+        kind = "DeleteRequest"
+    return Entry(op.table, (op.table, key_identity(key)), kind, size, units, text=text)
 
 
 def request_events(operation: str, outcome: Outcome) -> list[RequestEvent]:
