@@ -20,7 +20,12 @@ KEYS = {"devices": ("deviceId",), "readings": ("deviceId", "at")}
 @pytest.fixture
 def ddb() -> Iterator[Any]:
     with mock_aws():
-        client = boto3.client("dynamodb", config=Config(max_pool_connections=32))
+        # botocore retries nothing: the layer retries (as make_client sets it up), and
+        # injected throttles reach the layer the same way on both wires.
+        client = boto3.client(
+            "dynamodb",
+            config=Config(max_pool_connections=32, retries={"total_max_attempts": 1}),
+        )
         client.create_table(
             TableName="devices",
             KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from dynabatch import (
     BatchAbortedError,
     BatchClient,
@@ -337,7 +338,7 @@ def test_the_contract_holds_against_moto(
             yield op
 
     with mock_aws():
-        ddb = boto3.client("dynamodb")
+        ddb = boto3.client("dynamodb", config=Config(retries={"total_max_attempts": 1}))
         ddb.create_table(
             TableName="devices",
             KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],
