@@ -16,6 +16,25 @@ FAST = RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.005)
 
 KEYS = {"devices": ("deviceId",), "readings": ("deviceId", "at")}
 
+#: Every BatchClient of these tests runs on each wire (DYNABATCH_WIRE), except in the
+#: modules that test the codec, serde and transport on their own.
+WIRES = ("lean", "botocore")
+_ONE_WIRE = {"test_codec", "test_serde", "test_wire"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if "wire" in metafunc.fixturenames and module not in _ONE_WIRE:
+        metafunc.parametrize("wire", WIRES, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def wire(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The wire mode every BatchClient built without ``wire=`` uses in this test."""
+    mode: str = getattr(request, "param", "lean")
+    monkeypatch.setenv("DYNABATCH_WIRE", mode)
+    return mode
+
 
 @pytest.fixture
 def ddb() -> Iterator[Any]:
