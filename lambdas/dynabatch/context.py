@@ -117,13 +117,19 @@ class BatchContext:
         Items in the response stay DynamoDB JSON, binary as base64 text. Errors are the
         ``ClientError`` s the client would raise, so retries and failure codes do not change.
         """
+        return self.wire_client.call(operation, body)
+
+    @property
+    def wire_client(self) -> WireClient:
+        """The lean transport (made on first use): the client's settings, a pool of
+        ``concurrency`` kept-alive connections."""
         wire = self._wire
         if wire is None:
             with self._lock:
                 if self._wire is None:
                     self._wire = WireClient(self.client, max_pool_connections=self.concurrency)
                 wire = self._wire
-        return wire.call(operation, body)
+        return wire
 
     @property
     def executor(self) -> ThreadPoolExecutor:
