@@ -18,13 +18,17 @@ from .metrics import CallStats
 from .retry import Deadline
 from .serde import NumberMode, deserialize_item, deserializer, item_size, key_identity, key_of
 from .types import Capacity, Failure, GetPage, GetResult, Item, RequestEvent
-from .writer import request_events
+from .writer import fast_key_identity, request_events
 
 __all__ = ["GetStream", "ReadOptions", "collect"]
 
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _plain_wire(value: str | int) -> dict[str, Any]:
+    return {"S": value} if type(value) is str else {"N": str(value)}
 
 
 #: Per-table option: one value for every table, or a mapping from table name.
@@ -122,12 +126,18 @@ class GetStream:
             types = ctx.key_types(table)
             self._params[table] = self._table_params(table, names)
             for key in keys:
-                try:
-                    wire = prepare_key(table, key, names, types)
-                except InvalidItemError as error:
-                    self._fail(table, key, error.code, str(error))
-                    continue
-                ident = (table, key_identity(wire))
+                fast = fast_key_identity(key, names, types) if lean else None
+                if fast is not None:
+                    # A plain str/int key: its identity and wire form without a serialiser.
+                    ident = (table, fast)
+                    wire = {name: _plain_wire(key[name]) for name in names}
+                else:
+                    try:
+                        wire = prepare_key(table, key, names, types)
+                    except InvalidItemError as error:
+                        self._fail(table, key, error.code, str(error))
+                        continue
+                    ident = (table, key_identity(wire))
                 if ident in seen:
                     continue  # BatchGetItem rejects duplicate keys; one read answers both.
                 seen.add(ident)

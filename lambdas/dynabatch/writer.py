@@ -6,10 +6,11 @@ import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from .checks import prepare_item, prepare_key
+from .checks import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, prepare_item, prepare_key
 from .codec import batch_write_body, decode_item, encode_item, load_body, wire_to_botocore
 from .constants import MAX_ITEM_BYTES, MAX_WRITE_ITEMS
 from .context import BatchContext, TableUnavailable
@@ -260,18 +261,55 @@ def _lean_entry(op: WriteOp, names: tuple[str, ...], types: Mapping[str, str] | 
             # The codec refuses what serde refuses: let checks.py word the error.
             prepare_item(op.table, item, names, types)
             raise
-        key = prepare_key(op.table, item, names, types)
+        ident = fast_key_identity(item, names, types)
+        if ident is None:
+            ident = key_identity(prepare_key(op.table, item, names, types))
         if size > MAX_ITEM_BYTES:
             plain_key = {name: item[name] for name in names if name in item} or None
             raise ItemTooLargeError(op.table, plain_key, size, MAX_ITEM_BYTES)
         units = float(max(1, math.ceil(size / 1024)))
         kind = "PutRequest"
     else:
-        key = prepare_key(op.table, op.key, names, types)
+        ident = fast_key_identity(op.key, names, types)
+        if ident is None:
+            ident = key_identity(prepare_key(op.table, op.key, names, types))
         text, size = encode_item({name: op.key[name] for name in names})
         units = 1.0
         kind = "DeleteRequest"
-    return Entry(op.table, (op.table, key_identity(key)), kind, size, units, text=text)
+    return Entry(op.table, (op.table, ident), kind, size, units, text=text)
+
+
+def fast_key_identity(
+    item: Any, names: tuple[str, ...], types: Mapping[str, str] | None
+) -> tuple[Any, ...] | None:
+    """:func:`key_identity` of the key in ``item`` when every key value is a plain
+    non-empty ``str`` or an ``int`` DynamoDB takes, of the table's type: keys almost always
+    are, and then no serialiser runs. ``None`` otherwise: :func:`prepare_key` checks the
+    rest (and raises its own errors)."""
+    if type(item) is not dict:
+        return None
+    parts = []
+    for position, name in enumerate(names):
+        value: Any = item.get(name)
+        wanted = types.get(name) if types else None
+        kind = type(value)
+        if kind is str and value and (wanted is None or wanted == "S"):
+            limit = _KEY_LIMITS[position > 0]
+            if len(value) > limit // 4 and len(value.encode("utf-8")) > limit:
+                return None
+            parts.append((name, ("S", value)))
+        elif kind is int and -_INT_LIMIT < value < _INT_LIMIT and wanted in (None, "N"):
+            parts.append((name, ("N", Decimal(value))))
+        else:
+            return None
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(sorted(parts))
+
+
+#: Partition and sort key byte limits (checks.py's), and the ints that fit 38 digits.
+_KEY_LIMITS = (MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES)
+_INT_LIMIT = 10**38
 
 
 def request_events(operation: str, outcome: Outcome) -> list[RequestEvent]:
