@@ -24,12 +24,12 @@ _ONE_WIRE = {"test_codec", "test_serde", "test_wire"}
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     module = metafunc.module.__name__.rsplit(".", 1)[-1]
-    if "wire" in metafunc.fixturenames and module not in _ONE_WIRE:
-        metafunc.parametrize("wire", WIRES, indirect=True)
+    if "wire_mode" in metafunc.fixturenames and module not in _ONE_WIRE:
+        metafunc.parametrize("wire_mode", WIRES, indirect=True)
 
 
 @pytest.fixture(autouse=True)
-def wire(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def wire_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """The wire mode every BatchClient built without ``wire=`` uses in this test."""
     mode: str = getattr(request, "param", "lean")
     monkeypatch.setenv("DYNABATCH_WIRE", mode)
