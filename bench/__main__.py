@@ -27,7 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = (*WORKLOADS, "cpu", "breakdown", "sweep", "coldstart")
 METHOD_ORDER = ["one-call", "boto3", "threadpool", "pynamodb", "aiodynamo", "dynabatch"]
 #: The CPU table adds dynabatch's lean codec+wire pieces alone: the integration's target.
-CPU_METHODS = [*METHOD_ORDER, "lean"]
+CPU_METHODS = [*METHOD_ORDER, "dynabatch-botocore", "lean"]
 
 
 def _machine() -> dict[str, Any]:

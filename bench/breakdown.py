@@ -10,8 +10,8 @@ a full request, 25 devices written or 100 read, and divided by the items in it:
   ``WireClient.call``'s own time (request, SigV4, prepare, events, crc) less the parse;
 - HTTP: one ``URLLib3Session.send`` of the same request to the bench responder on
   127.0.0.1 (the client side only), the same for both paths;
-- layer: ``BatchClient.put_items`` / ``get_items`` of 1,000 items through the in-process
-  transport, less the botocore path's parts: packing, threads, futures, retries' checks.
+- layer: ``BatchClient.put_items`` / ``get_items`` of 1,000 items on each wire through the
+  in-process transport, less that path's parts: packing, threads, futures, retries' checks.
 """
 
 from __future__ import annotations
@@ -173,7 +173,8 @@ def _one_kind(
     )
     load_only = _us(lambda: codec.load_body(parts.answer), n, calls)  # the parse call() does itself
     http = _http_us(parts, calls)
-    layer_total = _layer_us(kind, transport, layer_items)
+    layer_total = _layer_us(kind, transport, layer_items, "botocore")
+    lean_total = _layer_us(kind, transport, layer_items, "lean")
     layer_serialise = _us(parts.layer_serialise, n, calls)
     botocore_row = {
         "serialise": layer_serialise + boto_serialise,
@@ -182,20 +183,25 @@ def _one_kind(
         "parse": boto_parse,
         "layer": layer_total - whole_botocore - layer_serialise,
     }
+    lean_serialise = _us(parts.lean_serialise, n, calls)
+    lean_parse = _us(parts.lean_parse, n, calls)
     lean_row = {
-        "serialise": _us(parts.lean_serialise, n, calls),
+        "serialise": lean_serialise,
         "sign and send path": whole_wire - load_only,
         "HTTP (client side)": http,
-        "parse": _us(parts.lean_parse, n, calls),
-        "layer": float("nan"),  # not wired into the engine yet
+        "parse": lean_parse,
+        # The layer on its lean wire, less the pieces above (whole_wire holds load_only).
+        "layer": lean_total - lean_serialise - whole_wire - (lean_parse - load_only),
     }
     return [("botocore", botocore_row), ("lean codec+wire", lean_row)]
 
 
-def _layer_us(kind: str, transport: StubTransport, n: int) -> float:
+def _layer_us(kind: str, transport: StubTransport, n: int, wire: str) -> float:
     client = dynabatch.make_client(dynabatch.DEFAULT_CONCURRENCY, endpoint_url=UNREACHABLE)
     transport.install(client)
-    batch = dynabatch.BatchClient(client, key_schemas={DEVICE_TABLE: ("deviceId",)})
+    batch = dynabatch.BatchClient(client, key_schemas={DEVICE_TABLE: ("deviceId",)}, wire=wire)
+    if batch.context.lean:
+        batch.context.wire_client.http_session = transport
     try:
         if kind == "write":
             items = [device(i) for i in range(n)]

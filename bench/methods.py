@@ -210,12 +210,14 @@ class Dynabatch(Method):
 
     name = "dynabatch"
     concurrency = dynabatch.DEFAULT_CONCURRENCY
+    wire = "lean"
 
     def __init__(self, endpoint: str) -> None:
         # The client the functions get: make_client's pool and options, this endpoint.
         client = dynabatch.make_client(self.concurrency, endpoint_url=endpoint)
         self.batch = dynabatch.BatchClient(
             client,
+            wire=self.wire,
             concurrency=self.concurrency,
             key_schemas={
                 DEVICE_TABLE: ("deviceId",),
@@ -227,6 +229,11 @@ class Dynabatch(Method):
     def clients(self) -> list[Any]:
         return [self.batch.client]
 
+    def use_transport(self, transport: Any) -> None:
+        super().use_transport(transport)
+        if self.batch.context.lean:  # batch requests go through the layer's own transport
+            self.batch.context.wire_client.http_session = transport
+
     def read(self, table: str, keys: Sequence[Key]) -> int:
         return len(self.batch.get_items({table: keys}).items.get(table, ()))
 
@@ -235,6 +242,14 @@ class Dynabatch(Method):
 
     def close(self) -> None:
         self.batch.close()
+
+
+class DynabatchBotocore(Dynabatch):
+    """The batch layer on its botocore wire (``wire="botocore"``): every request through
+    the client's methods, as before the lean wire."""
+
+    name = "dynabatch (botocore wire)"
+    wire = "botocore"
 
 
 def _aiodynamo(endpoint: str) -> Method:
@@ -255,6 +270,7 @@ METHODS: dict[str, Callable[[str], Method]] = {
     "threadpool": ThreadPool,
     "pynamodb": PynamoDB,
     "dynabatch": Dynabatch,
+    "dynabatch-botocore": DynabatchBotocore,
     "aiodynamo": _aiodynamo,
     "lean": _lean,  # the CPU table only: dynabatch's codec and wire pieces, one thread
 }

@@ -14,7 +14,7 @@ from botocore.config import Config
 
 from .capacity import CapacityBudget, TokenBucket
 from .constants import MAX_REQUEST_BYTES
-from .context import BatchContext, KeySchemas
+from .context import BatchContext, KeySchemas, wire_mode
 from .expressions import Projection
 from .metrics import MetricsSink
 from .query import Page, build_read_request, iter_pages, parallel_scan
@@ -95,6 +95,12 @@ class BatchClient:
         with a :class:`RequestEvent` (table, items, duration, retries, throttled): for
         progress displays and custom metrics. An exception from it stops the call
         (:class:`BatchAbortedError`). Each call can pass its own.
+    wire:
+        ``"lean"`` (default, or ``DYNABATCH_WIRE``): BatchWriteItem and BatchGetItem
+        bodies are built and parsed by the layer and signed and sent with the client's
+        credentials, endpoint and events (``before-send``), skipping botocore's shape
+        walks; ``"botocore"``: every request goes through the client's methods. Results,
+        errors and failure codes are the same in both.
 
     The contract, for every batch entry point (lists, generators, :class:`BatchWriter`,
     :class:`GetStream`): every op ends done, or in ``result.failures`` with its table, key,
@@ -123,6 +129,7 @@ class BatchClient:
         key_schemas: KeySchemas | None = None,
         max_request_bytes: int = MAX_REQUEST_BYTES,
         on_request: Callable[[RequestEvent], None] | None = None,
+        wire: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -147,6 +154,7 @@ class BatchClient:
             max_request_bytes=max_request_bytes,
             key_schemas=key_schemas,
             on_request=on_request,
+            wire=wire_mode(wire),
         )
 
     # -- what the client was built with (query.py and transactions.py use these) ------

@@ -8,11 +8,12 @@ way (client -> internals). Every DynamoDB request of the layer goes through
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 from botocore import xform_name
 from botocore.exceptions import ClientError
@@ -21,8 +22,31 @@ from .capacity import TokenBucket
 from .metrics import MetricsSink
 from .retry import RetryPolicy, error_code
 from .types import RequestEvent
+from .wire import WireClient
 
-__all__ = ["BatchContext", "KeySchemas", "TableUnavailable"]
+__all__ = ["BatchContext", "KeySchemas", "TableUnavailable", "WireMode", "wire_mode"]
+
+#: How batch requests reach DynamoDB: ``"lean"`` sends bodies built by :mod:`.codec`
+#: through :class:`~dynabatch.wire.WireClient`; ``"botocore"`` goes through the client.
+WireMode = Literal["lean", "botocore"]
+_WIRE_MODES = ("lean", "botocore")
+
+
+def wire_mode(wire: str | None) -> WireMode:
+    """The wire mode to use: ``wire`` if given, else ``DYNABATCH_WIRE``, else ``"lean"``.
+
+    Raises
+    ------
+    ValueError
+        For anything but ``"lean"`` or ``"botocore"``.
+    """
+    chosen = wire or os.environ.get("DYNABATCH_WIRE") or "lean"
+    if chosen == "lean":
+        return "lean"
+    if chosen == "botocore":
+        return "botocore"
+    raise ValueError(f"wire must be one of {_WIRE_MODES}, not {chosen!r}")
+
 
 #: Table name to key attribute names (partition key first), or to ``{name: "S"|"N"|"B"}``.
 KeySchemas = Mapping[str, Sequence[str] | Mapping[str, str]]
@@ -53,8 +77,12 @@ class BatchContext:
         max_request_bytes: int,
         key_schemas: KeySchemas | None,
         on_request: Callable[[RequestEvent], None] | None,
+        wire: WireMode = "botocore",
     ) -> None:
         self.client = client
+        #: True when BatchWriteItem and BatchGetItem go through :meth:`send_body`.
+        self.lean = wire == "lean"
+        self._wire: WireClient | None = None
         self.concurrency = concurrency
         self.retry = retry
         self.metrics = metrics
@@ -82,6 +110,26 @@ class BatchContext:
             method = self._methods[operation] = getattr(self.client, xform_name(operation))
         response: dict[str, Any] = method(**params)
         return response
+
+    def send_body(self, operation: str, body: str) -> dict[str, Any]:
+        """Send a request body built by :mod:`.codec`; the response is ``json.loads``'d.
+
+        Items in the response stay DynamoDB JSON, binary as base64 text. Errors are the
+        ``ClientError`` s the client would raise, so retries and failure codes do not change.
+        """
+        return self.wire_client.call(operation, body)
+
+    @property
+    def wire_client(self) -> WireClient:
+        """The lean transport (made on first use): the client's settings, a pool of
+        ``concurrency`` kept-alive connections."""
+        wire = self._wire
+        if wire is None:
+            with self._lock:
+                if self._wire is None:
+                    self._wire = WireClient(self.client, max_pool_connections=self.concurrency)
+                wire = self._wire
+        return wire
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -134,3 +182,6 @@ class BatchContext:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._wire is not None:
+            self._wire.close()
+            self._wire = None

@@ -25,7 +25,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ChecksumError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from .capacity import TokenBucket
@@ -191,8 +191,9 @@ class Scheduler:
                 return Outcome(sent=chunk, unprocessed=list(chunk), throttled=is_throttle(error))
             message = str(error.response.get("Error", {}).get("Message", error))
             return Outcome(sent=chunk, error=(error_code(error), message))
-        except (BotoConnectionError, HTTPClientError):
-            # Connection trouble: transient, back off and try again.
+        except (BotoConnectionError, HTTPClientError, ChecksumError):
+            # Connection trouble or a body damaged on the way (the lean wire checks
+            # x-amz-crc32, as botocore's retry handler does): transient, try again.
             return Outcome(sent=chunk, unprocessed=list(chunk))
         except BotoCoreError as error:
             return Outcome(sent=chunk, error=(type(error).__name__, str(error)))

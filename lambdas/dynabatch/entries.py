@@ -25,7 +25,11 @@ def split_limit(max_count: int) -> int:
 
 @dataclass(slots=True)
 class Entry:
-    """One key to read or one write request, in wire (DynamoDB JSON) form."""
+    """One key to read or one write request, in wire (DynamoDB JSON) form.
+
+    On the lean wire, a write's ``request`` is only its kind (``"PutRequest"`` or
+    ``"DeleteRequest"``) and ``text`` carries the encoded item or key.
+    """
 
     table: str
     ident: Hashable
@@ -34,6 +38,8 @@ class Entry:
     units: float = 1.0
     attempts: int = 0
     splits: int = 0
+    #: The lean wire's encoded item or key (:func:`dynabatch.codec.encode_item`), if any.
+    text: str | None = None
 
 
 @dataclass

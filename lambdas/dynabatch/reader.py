@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any
 
 from .checks import prepare_key
+from .codec import batch_get_body, decode_item, encode_item, wire_to_botocore
 from .constants import MAX_GET_KEYS, MAX_ITEM_BYTES, MAX_REQUEST_BYTES
 from .context import BatchContext, TableUnavailable
 from .engine import EngineEvent, Entry, Outcome, Scheduler
@@ -17,9 +18,18 @@ from .metrics import CallStats
 from .retry import Deadline
 from .serde import NumberMode, deserialize_item, deserializer, item_size, key_identity, key_of
 from .types import Capacity, Failure, GetPage, GetResult, Item, RequestEvent
-from .writer import request_events
+from .writer import fast_key_identity, request_events
 
 __all__ = ["GetStream", "ReadOptions", "collect"]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _plain_wire(value: str | int) -> dict[str, Any]:
+    return {"S": value} if type(value) is str else {"N": str(value)}
+
 
 #: Per-table option: one value for every table, or a mapping from table name.
 PerTable = Any
@@ -101,6 +111,7 @@ class GetStream:
     def _entries(self) -> Iterator[Entry]:
         seen: set[Hashable] = set()
         ctx = self._ctx
+        lean = ctx.lean
         for table, keys in self._requests.items():
             order = self.order.setdefault(table, [])
             units = 1.0 if _for_table(self._options.consistent_read, table, False) else 0.5
@@ -115,21 +126,39 @@ class GetStream:
             types = ctx.key_types(table)
             self._params[table] = self._table_params(table, names)
             for key in keys:
-                try:
-                    wire = prepare_key(table, key, names, types)
-                except InvalidItemError as error:
-                    self._fail(table, key, error.code, str(error))
-                    continue
-                ident = (table, key_identity(wire))
+                fast = fast_key_identity(key, names, types) if lean else None
+                if fast is not None:
+                    # A plain str/int key: its identity and wire form without a serialiser.
+                    ident = (table, fast)
+                    wire = {name: _plain_wire(key[name]) for name in names}
+                else:
+                    try:
+                        wire = prepare_key(table, key, names, types)
+                    except InvalidItemError as error:
+                        self._fail(table, key, error.code, str(error))
+                        continue
+                    ident = (table, key_identity(wire))
                 if ident in seen:
                     continue  # BatchGetItem rejects duplicate keys; one read answers both.
                 seen.add(ident)
                 order.append(ident)
-                yield Entry(table, ident, wire, item_size(wire), units)
+                if lean:
+                    text, size = encode_item({name: key[name] for name in names})
+                    yield Entry(table, ident, wire, size, units, text=text)
+                else:
+                    yield Entry(table, ident, wire, item_size(wire), units)
 
     # -- one request ---------------------------------------------------------------
 
-    def _send(self, chunk: list[Entry]) -> Outcome:
+    def _request(self, chunk: list[Entry]) -> dict[str, Any]:
+        # Runs on a worker: the body is built (lean) or serialised by botocore here.
+        capacity = "TOTAL" if self._want_capacity else None
+        if self._ctx.lean:
+            texts: dict[str, list[str]] = {}
+            for entry in chunk:
+                texts.setdefault(entry.table, []).append(entry.text or "")
+            body = batch_get_body(texts, self._params, capacity)
+            return self._ctx.send_body("BatchGetItem", body)
         request_items: dict[str, dict[str, Any]] = {}
         for entry in chunk:
             table_request = request_items.get(entry.table)
@@ -140,13 +169,18 @@ class GetStream:
                 }
             table_request["Keys"].append(entry.request)
         params: dict[str, Any] = {"RequestItems": request_items}
-        if self._want_capacity:
-            params["ReturnConsumedCapacity"] = "TOTAL"
-        response = self._ctx.call("BatchGetItem", params)
+        if capacity is not None:
+            params["ReturnConsumedCapacity"] = capacity
+        return self._ctx.call("BatchGetItem", params)
 
+    def _send(self, chunk: list[Entry]) -> Outcome:
+        response = self._request(chunk)
+        lean = self._ctx.lean
+        # Binary arrives as base64 text on the lean wire; key identities use bytes.
+        to_wire = wire_to_botocore if lean else _same
         by_ident = {entry.ident: entry for entry in chunk}
         unprocessed = [
-            by_ident[(table, key_identity(key))]
+            by_ident[(table, key_identity(to_wire(key)))]
             for table, pending in response.get("UnprocessedKeys", {}).items()
             for key in pending.get("Keys", ())
         ]
@@ -154,13 +188,15 @@ class GetStream:
         pages: list[tuple[str, list[tuple[Hashable, Item]]]] = []
         returned_bytes = 0
         deserialize = self._deserialize
+        if lean:
+            deserialize = decode_item if self._options.numbers == "decimal" else self._lean_decode
         for table, items in response.get("Responses", {}).items():
             names = self._key_names[table]
             page: list[tuple[Hashable, Item]] = []
             for wire_item in items:
                 if unprocessed:  # sizes matter only to tell a 16 MB cut from throttling
-                    returned_bytes += item_size(wire_item)
-                ident = (table, key_identity(key_of(wire_item, names)))
+                    returned_bytes += item_size(to_wire(wire_item))
+                ident = (table, key_identity(to_wire(key_of(wire_item, names))))
                 found.add(ident)
                 page.append((ident, deserialize(wire_item)))
             pages.append((table, page))
@@ -177,6 +213,9 @@ class GetStream:
             throttled=bool(unprocessed) and not size_cut,
             size_cut=size_cut,
         )
+
+    def _lean_decode(self, wire_item: Mapping[str, Any]) -> Item:
+        return self._deserialize(wire_to_botocore(wire_item))
 
     # -- the stream ----------------------------------------------------------------
 

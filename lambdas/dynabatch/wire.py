@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import socket
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -79,6 +79,7 @@ class WireClient:
         self._events = meta.events
         self._service_id = model.service_id.hyphenize()
         self._operations = frozenset(model.operation_names)
+        self._models: dict[str, Any] = {}
         self._target_prefix = model.metadata["targetPrefix"] + "."
         self._content_type = "application/x-amz-json-1.0"
         self._signing_name = model.signing_name
@@ -126,9 +127,53 @@ class WireClient:
         botocore.exceptions.NoCredentialsError
             When the client has no credentials.
         """
-        if operation not in self._operations:
-            raise ValueError(f"unknown DynamoDB operation {operation!r}")
+        model = self._models.get(operation)
+        if model is None:
+            if operation not in self._operations:
+                raise ValueError(f"unknown DynamoDB operation {operation!r}")
+            model = self._models[operation] = self.client.meta.service_model.operation_model(
+                operation
+            )
         data = body.encode("utf-8") if isinstance(body, str) else body
+        context: dict[str, Any] = {}
+        # botocore's before-call/after-call too, so hooks written for the client's
+        # methods (counting calls, answering with a canned response) see this path.
+        _, answer = self._events.emit_until_response(
+            f"before-call.{self._service_id}.{operation}",
+            model=model,
+            params={"url_path": "/", "method": "POST", "body": data, "context": context},
+            request_signer=None,
+            context=context,
+        )
+        if answer is not None:
+            http, parsed = answer
+            error = None
+            if http.status_code >= 300:
+                code = parsed.get("Error", {}).get("Code")
+                error = self.client.exceptions.from_code(code)(parsed, operation)
+        else:
+            try:
+                http, parsed, error = self._send(operation, data)
+            except Exception as problem:
+                self._events.emit(
+                    f"after-call-error.{self._service_id}.{operation}",
+                    exception=problem,
+                    context=context,
+                )
+                raise
+        self._events.emit(
+            f"after-call.{self._service_id}.{operation}",
+            http_response=http,
+            parsed=parsed,
+            model=model,
+            context=context,
+        )
+        if error is not None:
+            raise error
+        result: dict[str, Any] = parsed
+        return result
+
+    def _send(self, operation: str, data: bytes) -> tuple[Any, dict[str, Any], ClientError | None]:
         request = AWSRequest(
             method="POST",
             url=self._url,
@@ -148,10 +193,11 @@ class WireClient:
         content = response.content
         _check_crc32(response.headers, content)
         if response.status_code >= 300:
-            raise error_from_response(
+            error = error_from_response(
                 self.client, operation, response.status_code, response.headers, content
             )
-        return load_body(content)
+            return response, cast(dict[str, Any], error.response), error
+        return response, load_body(content), None
 
     def _sign(self, request: AWSRequest) -> None:
         if self._credentials is None:

@@ -6,14 +6,21 @@ import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from .checks import prepare_item, prepare_key
-from .constants import MAX_WRITE_ITEMS
+from .checks import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, prepare_item, prepare_key
+from .codec import batch_write_body, decode_item, encode_item, load_body, wire_to_botocore
+from .constants import MAX_ITEM_BYTES, MAX_WRITE_ITEMS
 from .context import BatchContext, TableUnavailable
 from .engine import EngineEvent, Entry, GivenUp, Outcome, Scheduler
-from .exceptions import BatchAbortedError, InvalidItemError, UnprocessedItemsError
+from .exceptions import (
+    BatchAbortedError,
+    InvalidItemError,
+    ItemTooLargeError,
+    UnprocessedItemsError,
+)
 from .metrics import CallStats
 from .retry import Deadline
 from .serde import deserialize_item, item_size, key_identity, key_of
@@ -93,6 +100,8 @@ class _Write:
     def entry(self, op: WriteOp) -> Entry:
         names = self.key_names(op.table)
         types = self.ctx.key_types(op.table)
+        if self.ctx.lean:
+            return _lean_entry(op, names, types)
         if isinstance(op, Put):
             wire, size, key = prepare_item(op.table, op.item, names, types)
             request: dict[str, Any] = {"PutRequest": {"Item": wire}}
@@ -123,13 +132,21 @@ class _Write:
         self.result.failures.append(Failure(op.table, key, code, reason, request, 0))
 
     def send(self, chunk: list[Entry]) -> Outcome:
+        # Runs on a worker: building the body (lean) or botocore's serialising happens here.
         request_items: dict[str, list[Any]] = {}
-        for entry in chunk:
-            request_items.setdefault(entry.table, []).append(entry.request)
-        params: dict[str, Any] = {"RequestItems": request_items}
-        if self.want_capacity:
-            params["ReturnConsumedCapacity"] = "TOTAL"
-        response = self.ctx.call("BatchWriteItem", params)
+        if self.ctx.lean:
+            for entry in chunk:
+                request_items.setdefault(entry.table, []).append((entry.request, entry.text))
+            capacity = "TOTAL" if self.want_capacity else None
+            body = batch_write_body(request_items, capacity)
+            response = self.ctx.send_body("BatchWriteItem", body)
+        else:
+            for entry in chunk:
+                request_items.setdefault(entry.table, []).append(entry.request)
+            params: dict[str, Any] = {"RequestItems": request_items}
+            if self.want_capacity:
+                params["ReturnConsumedCapacity"] = "TOTAL"
+            response = self.ctx.call("BatchWriteItem", params)
         by_ident = {entry.ident: entry for entry in chunk}
         unprocessed = []
         for table, requests in response.get("UnprocessedItems", {}).items():
@@ -139,6 +156,8 @@ class _Write:
                     key = key_of(request["PutRequest"]["Item"], names)
                 else:
                     key = request["DeleteRequest"]["Key"]
+                # The lean wire hands binary back as base64 text; identities use bytes.
+                key = wire_to_botocore(key)
                 unprocessed.append(by_ident[(table, key_identity(key))])
         return Outcome(
             sent=chunk,
@@ -212,7 +231,10 @@ class _Write:
 
     def _failure(self, gone: GivenUp) -> Failure:
         entry = gone.entry
-        request = _plain_wire_request(entry.request)
+        if entry.text is not None:
+            request = {entry.request: {_MEMBER[entry.request]: decode_item(load_body(entry.text))}}
+        else:
+            request = _plain_wire_request(entry.request)
         if "PutRequest" in request:
             names = self._names.get(entry.table)
             item = request["PutRequest"]["Item"]
@@ -220,6 +242,74 @@ class _Write:
         else:
             key = request["DeleteRequest"]["Key"]
         return Failure(entry.table, key, gone.code, gone.reason, request, entry.attempts)
+
+
+#: A write request's kind to the member holding its item or key.
+_MEMBER = {"PutRequest": "Item", "DeleteRequest": "Key"}
+
+
+def _lean_entry(op: WriteOp, names: tuple[str, ...], types: Mapping[str, str] | None) -> Entry:
+    """An entry for the lean wire: the item encoded and sized in one walk, checked as
+    :func:`prepare_item` checks it, with the same errors."""
+    if isinstance(op, Put):
+        item = op.item
+        try:
+            if not isinstance(item, Mapping):
+                raise TypeError("not a mapping")
+            text, size = encode_item(item)
+        except (TypeError, ValueError, ArithmeticError):
+            # The codec refuses what serde refuses: let checks.py word the error.
+            prepare_item(op.table, item, names, types)
+            raise
+        ident = fast_key_identity(item, names, types)
+        if ident is None:
+            ident = key_identity(prepare_key(op.table, item, names, types))
+        if size > MAX_ITEM_BYTES:
+            plain_key = {name: item[name] for name in names if name in item} or None
+            raise ItemTooLargeError(op.table, plain_key, size, MAX_ITEM_BYTES)
+        units = float(max(1, math.ceil(size / 1024)))
+        kind = "PutRequest"
+    else:
+        ident = fast_key_identity(op.key, names, types)
+        if ident is None:
+            ident = key_identity(prepare_key(op.table, op.key, names, types))
+        text, size = encode_item({name: op.key[name] for name in names})
+        units = 1.0
+        kind = "DeleteRequest"
+    return Entry(op.table, (op.table, ident), kind, size, units, text=text)
+
+
+def fast_key_identity(
+    item: Any, names: tuple[str, ...], types: Mapping[str, str] | None
+) -> tuple[Any, ...] | None:
+    """:func:`key_identity` of the key in ``item`` when every key value is a plain
+    non-empty ``str`` or an ``int`` DynamoDB takes, of the table's type: keys almost always
+    are, and then no serialiser runs. ``None`` otherwise: :func:`prepare_key` checks the
+    rest (and raises its own errors)."""
+    if type(item) is not dict:
+        return None
+    parts = []
+    for position, name in enumerate(names):
+        value: Any = item.get(name)
+        wanted = types.get(name) if types else None
+        kind = type(value)
+        if kind is str and value and (wanted is None or wanted == "S"):
+            limit = _KEY_LIMITS[position > 0]
+            if len(value) > limit // 4 and len(value.encode("utf-8")) > limit:
+                return None
+            parts.append((name, ("S", value)))
+        elif kind is int and -_INT_LIMIT < value < _INT_LIMIT and wanted in (None, "N"):
+            parts.append((name, ("N", Decimal(value))))
+        else:
+            return None
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(sorted(parts))
+
+
+#: Partition and sort key byte limits (checks.py's), and the ints that fit 38 digits.
+_KEY_LIMITS = (MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES)
+_INT_LIMIT = 10**38
 
 
 def request_events(operation: str, outcome: Outcome) -> list[RequestEvent]:

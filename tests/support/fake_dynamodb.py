@@ -1,8 +1,9 @@
 """An in-memory DynamoDB answering at the botocore boundary, with faults on demand.
 
 Fast enough for model-based tests that make thousands of requests: a real boto3 client
-builds and validates every request as usual, and botocore's own ``before-call`` event
-(what botocore's Stubber uses) hands back the answer, so no HTTP is made. It answers
+builds and validates every request as usual, and botocore's ``before-send`` event (what
+moto's mock uses, and the one event dynabatch's lean wire emits too) hands back the
+answer as an HTTP response, so no socket is opened. It answers
 BatchWriteItem, BatchGetItem and DescribeTable the way DynamoDB documents them, refusing
 what DynamoDB refuses (more than 25/100 ops, a key twice in one request, a missing
 table) and injecting, at random: throttled requests, unprocessed items/keys, and a
@@ -26,6 +27,8 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from dynabatch.serde import key_identity
+
+from tests.support.recorder import error_response, http_response, operation_of, request_params
 
 #: An item with this attribute is refused by the fake with a ValidationException, as
 #: DynamoDB refuses an item it cannot store (the layer's own checks do not see it).
@@ -100,9 +103,7 @@ class FakeDynamoDB:
             endpoint_url="http://fake-dynamodb.invalid",
             config=Config(max_pool_connections=32, retries={"total_max_attempts": 1}),
         )
-        events = self.client.meta.events
-        events.register("before-parameter-build.dynamodb.*", self._capture)
-        events.register("before-call.dynamodb.*", self._answer)
+        self.client.meta.events.register("before-send.dynamodb", self._answer)
 
     # -- views -----------------------------------------------------------------------
 
@@ -115,17 +116,14 @@ class FakeDynamoDB:
 
     # -- botocore hooks --------------------------------------------------------------
 
-    def _capture(self, params: dict[str, Any], **_: Any) -> None:
-        self._local.params = copy.deepcopy(params)
-
-    def _answer(self, model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        operation = model.name
-        params = self._local.params
+    def _answer(self, request: Any, **_: Any) -> AWSResponse:
+        operation = operation_of(request)
+        params = request_params(request)
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            request = Request(operation, self.clock())
-            self.requests.append(request)
+            record = Request(operation, self.clock())
+            self.requests.append(record)
         try:
             if self.real_latency:
                 # Requests overlap for real and finish out of order, as over a network.
@@ -134,14 +132,12 @@ class FakeDynamoDB:
                 time.sleep(pause)
             with self._lock:
                 self.clock.advance(self.latency)
-                return self._respond(operation, params, request)
+                return self._respond(operation, params, record)
         finally:
             with self._lock:
                 self.in_flight -= 1
 
-    def _respond(
-        self, operation: str, params: dict[str, Any], request: Request
-    ) -> tuple[AWSResponse, dict[str, Any]]:
+    def _respond(self, operation: str, params: dict[str, Any], request: Request) -> AWSResponse:
         if operation == "DescribeTable":
             return self._describe(params["TableName"])
         if operation not in ("BatchWriteItem", "BatchGetItem"):
@@ -194,7 +190,7 @@ class FakeDynamoDB:
                         return "ValidationException", "One or more parameter values were invalid"
         return None
 
-    def _describe(self, table: str) -> tuple[AWSResponse, dict[str, Any]]:
+    def _describe(self, table: str) -> AWSResponse:
         if table not in self.schemas:
             return _error("ResourceNotFoundException", f"Requested resource not found: {table}")
         names = self.schemas[table]
@@ -242,14 +238,13 @@ class FakeDynamoDB:
         return {"Responses": responses, "UnprocessedKeys": unprocessed}
 
 
-def _ok(parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
-    parsed["ResponseMetadata"] = {"HTTPStatusCode": 200}
-    return AWSResponse("http://fake-dynamodb.invalid", 200, {}, None), parsed
+_URL = "http://fake-dynamodb.invalid/"
 
 
-def _error(code: str, message: str, status: int = 400) -> tuple[AWSResponse, dict[str, Any]]:
-    parsed = {
-        "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {"HTTPStatusCode": status},
-    }
-    return AWSResponse("http://fake-dynamodb.invalid", status, {}, None), parsed
+def _ok(parsed: dict[str, Any]) -> AWSResponse:
+    # Stored items are handed out as they are: the caller's copy must not alias them.
+    return http_response(_URL, 200, copy.deepcopy(parsed))
+
+
+def _error(code: str, message: str, status: int = 400) -> AWSResponse:
+    return error_response(_URL, code, message, status)

@@ -1,22 +1,101 @@
-"""Watch and disturb what a botocore client sends, through botocore's own event hooks.
+"""Watch and disturb what a DynamoDB client sends, through botocore's ``before-send`` event.
 
 The subject (dynabatch) runs unmodified against moto; this only sits on the client's
-event system, the way botocore's Stubber does, to record every request and to make
+event system, the way moto's own mock does, to record every request and to make
 DynamoDB refuse items, throttle or fail on demand (moto never does on its own).
+``before-send`` is the one event both wire paths emit (botocore's client and
+dynabatch's lean WireClient), so the same faults reach both, as raw HTTP responses.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import io
+import json
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
 Refuser = Callable[[str, dict[str, Any]], bool]
+
+#: Where a request answered here is pointed, so that moto's own hook passes it over.
+_ANSWERED = "http://answered-by-recorder.invalid/"
+
+
+def operation_of(request: Any) -> str:
+    """The DynamoDB operation of a prepared request (its ``X-Amz-Target``)."""
+    target = request.headers["X-Amz-Target"]
+    if isinstance(target, bytes):
+        target = target.decode("ascii")
+    return str(target).rsplit(".", 1)[-1]
+
+
+def request_params(request: Any) -> dict[str, Any]:
+    """The parameters of a prepared request, binary as ``bytes`` (as botocore takes them)."""
+    body = request.body
+    if hasattr(body, "read"):
+        position = body.tell()
+        data = body.read()
+        body.seek(position)
+        body = data
+    if not body:
+        return {}
+    parsed: dict[str, Any] = _binary_to_bytes(json.loads(body))
+    return parsed
+
+
+def _binary_to_bytes(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((kind, data),) = value.items()
+            if kind == "B" and isinstance(data, str):
+                return {"B": base64.b64decode(data)}
+            if kind == "BS" and isinstance(data, list):
+                return {"BS": [base64.b64decode(b) for b in data]}
+        return {name: _binary_to_bytes(member) for name, member in value.items()}
+    if isinstance(value, list):
+        return [_binary_to_bytes(member) for member in value]
+    return value
+
+
+def to_json(value: Any) -> bytes:
+    """DynamoDB JSON 1.0 text of parameters or a response (binary as base64)."""
+
+    def default(member: Any) -> Any:
+        if isinstance(member, (bytes, bytearray)):
+            return base64.b64encode(member).decode("ascii")
+        raise TypeError(f"cannot send {type(member).__name__}")
+
+    return json.dumps(value, default=default, separators=(",", ":")).encode("utf-8")
+
+
+class _Raw(io.BytesIO):
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        data = self.read()
+        if data:
+            yield data
+
+
+def http_response(url: str, status: int, parsed: dict[str, Any]) -> AWSResponse:
+    """An HTTP response carrying ``parsed`` as DynamoDB sends it (with its crc32)."""
+    body = to_json(parsed)
+    headers = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "x-amz-crc32": str(zlib.crc32(body) & 0xFFFFFFFF),
+    }
+    return AWSResponse(url, status, headers, _Raw(body))
+
+
+def error_response(url: str, code: str, message: str, status: int = 400, **extra: Any) -> Any:
+    """The HTTP response DynamoDB sends for error ``code`` (``extra``: modeled members)."""
+    parsed = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message, **extra}
+    return http_response(url, status, parsed)
 
 
 @dataclass
@@ -38,6 +117,9 @@ class Recorder:
     # A request carrying an item/key for which poison(table, wire) is true fails whole with
     # a ValidationException, as DynamoDB fails a request with one item it cannot store.
     poison: Refuser | None = None
+    # Called with (operation, parsed response) before moto's answer goes back: to make
+    # a response say what moto never says (capacity used, a damaged item).
+    alter: Callable[[str, dict[str, Any]], None] | None = None
     # (operation, error code) queued: the next calls of that operation fail with it.
     errors: list[tuple[str, str]] = field(default_factory=list)
     # A canned TransactionCanceledException reasons list for the next transact call(s).
@@ -49,10 +131,8 @@ class Recorder:
     _local: threading.local = field(default_factory=threading.local)
 
     def __post_init__(self) -> None:
-        events = self.client.meta.events
-        events.register("before-parameter-build.dynamodb.*", self._before_build)
-        events.register("before-call.dynamodb.*", self._before_call)
-        events.register("after-call.dynamodb.*", self._after_call)
+        # First, so that it sees (and may answer) every request before moto does.
+        self.client.meta.events.register_first("before-send.dynamodb", self._on_send)
 
     # -- views -----------------------------------------------------------------------
 
@@ -61,19 +141,87 @@ class Recorder:
 
     # -- hooks -----------------------------------------------------------------------
 
-    def _before_build(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        operation = model.name
+    def _on_send(self, request: Any, **_: Any) -> AWSResponse | None:
+        operation = operation_of(request)
+        params = request_params(request)
         original = copy.deepcopy(params)
+        batch = operation in ("BatchWriteItem", "BatchGetItem")
         refused: dict[str, Any] = {}
-        if self.refuse is not None and operation in ("BatchWriteItem", "BatchGetItem"):
+        if self.refuse is not None and batch:
             refused = self._take_refused(operation, params)
-        self._local.refused = refused
-        self._local.poisoned = self.poison is not None and self._poisoned(operation, params)
-        self._local.all_refused = (
-            operation in ("BatchWriteItem", "BatchGetItem") and not params["RequestItems"]
-        )
+        poisoned = self.poison is not None and self._poisoned(operation, params)
         with self._lock:
             self.sent.append(Sent(operation, copy.deepcopy(params), original))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return self._answer(request, operation, params, refused, poisoned)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+            # Answered here: moto's own hook, which runs next, must pass it over.
+            request.url = _ANSWERED
+
+    def _answer(
+        self,
+        request: Any,
+        operation: str,
+        params: dict[str, Any],
+        refused: dict[str, Any],
+        poisoned: bool,
+    ) -> AWSResponse:
+        url = request.url
+        if self.delay:
+            time.sleep(self.delay)
+        with self._lock:
+            queued = next((e for e in self.errors if e[0] == operation), None)
+            if queued is not None:
+                self.errors.remove(queued)
+            cancellation = (
+                self.cancellations.pop(0)
+                if queued is None and self.cancellations and operation.startswith("Transact")
+                else None
+            )
+        if queued is not None:
+            return error_response(url, queued[1], f"injected {queued[1]}")
+        if poisoned:
+            return error_response(
+                url, "ValidationException", "One or more parameter values were invalid"
+            )
+        if cancellation is not None:
+            return error_response(
+                url,
+                "TransactionCanceledException",
+                "injected TransactionCanceledException",
+                CancellationReasons=cancellation,
+            )
+        if not refused and self.alter is None:
+            return self._moto(request)
+        if not refused or params["RequestItems"]:
+            if refused:
+                request.body = to_json(params)
+                request.headers["Content-Length"] = str(len(request.body))
+            response = self._moto(request)
+            if response.status_code >= 300:
+                return response
+            parsed = _binary_to_bytes(json.loads(response.content or b"{}"))
+        else:  # everything was refused: nothing is left to send to moto
+            parsed = {"Responses": {}} if operation == "BatchGetItem" else {}
+        if refused:
+            name = "UnprocessedItems" if operation == "BatchWriteItem" else "UnprocessedKeys"
+            parsed.setdefault(name, {}).update(refused)
+        if self.alter is not None:
+            self.alter(operation, parsed)
+        return http_response(url, 200, parsed)
+
+    @staticmethod
+    def _moto(request: Any) -> AWSResponse:
+        from moto.core.models import botocore_stubber
+
+        response = botocore_stubber("before-send", request)
+        if response is None:
+            raise RuntimeError("the recorder needs moto's mock_aws around it")
+        return response
 
     def _poisoned(self, operation: str, params: dict[str, Any]) -> bool:
         assert self.poison is not None
@@ -120,55 +268,3 @@ class Recorder:
                 else:
                     del params["RequestItems"][table]
         return refused
-
-    def _before_call(self, model: Any, **_: Any) -> Any:
-        operation = model.name
-        with self._lock:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        if self.delay:
-            time.sleep(self.delay)
-        with self._lock:
-            queued = next((e for e in self.errors if e[0] == operation), None)
-            if queued is not None:
-                self.errors.remove(queued)
-            cancellation = (
-                self.cancellations.pop(0)
-                if queued is None and self.cancellations and operation.startswith("Transact")
-                else None
-            )
-        if queued is not None:
-            return _error(queued[1])
-        if getattr(self._local, "poisoned", False):
-            self._local.refused = {}
-            return _error("ValidationException", "One or more parameter values were invalid")
-        if cancellation is not None:
-            return _error("TransactionCanceledException", CancellationReasons=cancellation)
-        if getattr(self._local, "all_refused", False):
-            # Everything was refused: nothing is left to send to moto.
-            empty: dict[str, Any] = {"ResponseMetadata": {"HTTPStatusCode": 200}}
-            if operation == "BatchGetItem":
-                empty["Responses"] = {}
-            return AWSResponse("http://test", 200, {}, None), empty
-        return None
-
-    def _after_call(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        with self._lock:
-            self.in_flight -= 1
-        refused = getattr(self._local, "refused", {})
-        self._local.refused = {}
-        if not refused:
-            return
-        name = "UnprocessedItems" if model.name == "BatchWriteItem" else "UnprocessedKeys"
-        parsed.setdefault(name, {}).update(refused)
-
-
-def _error(
-    code: str, message: str | None = None, **extra: Any
-) -> tuple[AWSResponse, dict[str, Any]]:
-    parsed = {
-        "Error": {"Code": code, "Message": message or f"injected {code}"},
-        "ResponseMetadata": {"HTTPStatusCode": 400},
-        **extra,
-    }
-    return AWSResponse("http://test", 400, {}, None), parsed

@@ -16,11 +16,35 @@ FAST = RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.005)
 
 KEYS = {"devices": ("deviceId",), "readings": ("deviceId", "at")}
 
+#: Every BatchClient of these tests runs on each wire (DYNABATCH_WIRE), except in the
+#: modules that test the codec, serde and transport on their own.
+WIRES = ("lean", "botocore")
+_ONE_WIRE = {"test_codec", "test_serde", "test_wire"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if "wire_mode" in metafunc.fixturenames and module not in _ONE_WIRE:
+        metafunc.parametrize("wire_mode", WIRES, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def wire_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The wire mode every BatchClient built without ``wire=`` uses in this test."""
+    mode: str = getattr(request, "param", "lean")
+    monkeypatch.setenv("DYNABATCH_WIRE", mode)
+    return mode
+
 
 @pytest.fixture
 def ddb() -> Iterator[Any]:
     with mock_aws():
-        client = boto3.client("dynamodb", config=Config(max_pool_connections=32))
+        # botocore retries nothing: the layer retries (as make_client sets it up), and
+        # injected throttles reach the layer the same way on both wires.
+        client = boto3.client(
+            "dynamodb",
+            config=Config(max_pool_connections=32, retries={"total_max_attempts": 1}),
+        )
         client.create_table(
             TableName="devices",
             KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],

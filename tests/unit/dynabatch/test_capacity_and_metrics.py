@@ -53,12 +53,13 @@ def test_a_write_budget_paces_a_bulk_load(ddb: Any, recorder: Recorder) -> None:
     time = FakeTime()
     budget = CapacityBudget(write_units_per_second=100, clock=time.clock, sleep=time.sleep)
 
-    def real_consumed_capacity(parsed: dict[str, Any], **_: Any) -> None:
+    def real_consumed_capacity(operation: str, parsed: dict[str, Any]) -> None:
         # moto reports 1 unit per call; DynamoDB charges 1 unit per KB per item written.
-        written = len(recorder.sent[-1].params["RequestItems"]["devices"])
-        parsed["ConsumedCapacity"] = [{"TableName": "devices", "CapacityUnits": 2.0 * written}]
+        if operation == "BatchWriteItem":
+            written = len(recorder.sent[-1].params["RequestItems"]["devices"])
+            parsed["ConsumedCapacity"] = [{"TableName": "devices", "CapacityUnits": 2.0 * written}]
 
-    ddb.meta.events.register("after-call.dynamodb.BatchWriteItem", real_consumed_capacity)
+    recorder.alter = real_consumed_capacity
     with BatchClient(ddb, concurrency=1, retry=FAST, key_schemas=KEYS, capacity=budget) as batch:
         batch.put_items("devices", [{"deviceId": f"d-{i}", "blob": "x" * 1500} for i in range(500)])
 

@@ -263,3 +263,39 @@ def test_ever_new_attribute_names_do_not_grow_the_name_cache_without_bound() -> 
         text, _ = codec.encode_item({f"name-{i}": i})
         assert text == f'{{"name-{i}":{{"N":"{i}"}}}}'
     assert len(codec._NAMES) <= codec._MAX_NAMES
+
+
+_KEY_VALUES = st.one_of(
+    st.text(max_size=3),
+    st.text(min_size=500, max_size=700),  # around the 1024/2048-byte limits once UTF-8
+    st.integers(min_value=-(10**39), max_value=10**39),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.binary(max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(_KEY_VALUES, min_size=1, max_size=2),
+    typed=st.sampled_from([None, "S", "N", "B"]),
+)
+def test_the_fast_key_identity_agrees_with_the_checked_one(
+    values: list[Any], typed: str | None
+) -> None:
+    # The writer and reader skip the serialiser for plain str/int keys: the identity they
+    # use must be the one of the checked key, and anything else must go to the checks.
+    from dynabatch.checks import prepare_key
+    from dynabatch.exceptions import InvalidItemError
+    from dynabatch.writer import fast_key_identity
+
+    names = ("pk", "sk")[: len(values)]
+    key = dict(zip(names, values, strict=True))
+    types = dict.fromkeys(names, typed) if typed else None
+    fast = fast_key_identity(key, names, types)
+    try:
+        checked = serde.key_identity(prepare_key("t", key, names, types))
+    except InvalidItemError:
+        assert fast is None
+    else:
+        assert fast is None or fast == checked

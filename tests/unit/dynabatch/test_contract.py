@@ -490,7 +490,7 @@ def test_a_generator_is_pulled_lazily(ddb: Any, recorder: Recorder) -> None:
         if not at_first_send:
             at_first_send.append(len(pulled))
 
-    ddb.meta.events.register("before-call.dynamodb.BatchWriteItem", note)
+    ddb.meta.events.register("before-send.dynamodb.BatchWriteItem", note)
     with BatchClient(ddb, concurrency=2, retry=FAST, key_schemas=KEYS) as batch:
         batch.write_items(source())
 
@@ -537,13 +537,13 @@ def test_an_error_on_a_worker_fails_its_request_only(
     batch.put_items("devices", devices(300))
     broken: list[int] = []
 
-    def break_first_response(parsed: dict[str, Any], **_: Any) -> None:
+    def break_first_response(operation: str, parsed: dict[str, Any]) -> None:
         # A response item without its key: matching it to a key raises on the worker.
         if not broken and parsed.get("Responses", {}).get("devices"):
             broken.append(len(parsed["Responses"]["devices"]))
             del parsed["Responses"]["devices"][0]["deviceId"]
 
-    ddb.meta.events.register("after-call.dynamodb.BatchGetItem", break_first_response)
+    recorder.alter = break_first_response
     keys = [{"deviceId": d["deviceId"]} for d in devices(300)]
 
     with pytest.raises(UnprocessedKeysError) as caught:

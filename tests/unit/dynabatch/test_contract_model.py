@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from dynabatch import (
     BatchAbortedError,
     BatchClient,
@@ -71,6 +72,8 @@ def op_identity(table: str, request: dict[str, Any]) -> tuple[str, Any]:
 
 
 class BatchContract(RuleBasedStateMachine):
+    wire = "lean"
+
     def __init__(self) -> None:
         super().__init__()
         self.fake = FakeDynamoDB(SCHEMAS, seed=7)
@@ -78,11 +81,17 @@ class BatchContract(RuleBasedStateMachine):
         # The parallel client knows the missing table's schema, so its ops are sent (and
         # share requests with healthy tables); the serial one must describe it and fails.
         self.parallel = BatchClient(
-            self.fake.client, concurrency=2, retry=POLICY, key_schemas={**keys, "gone": ("k",)}
+            self.fake.client,
+            concurrency=2,
+            retry=POLICY,
+            key_schemas={**keys, "gone": ("k",)},
+            wire=self.wire,
         )
         # Deadline runs use one request at a time, so that the fake's virtual clock reads
         # the same instant the layer checked (no other request moves it in between).
-        self.serial = BatchClient(self.fake.client, concurrency=1, retry=POLICY, key_schemas=keys)
+        self.serial = BatchClient(
+            self.fake.client, concurrency=1, retry=POLICY, key_schemas=keys, wire=self.wire
+        )
         for batch in (self.parallel, self.serial):  # virtual time: fast and exact
             batch.context.clock = self.fake.clock
             batch.context.sleep = self.fake.clock.sleep
@@ -302,6 +311,16 @@ BatchContract.TestCase.settings = settings(
 test_the_batch_contract_holds_under_random_faults = BatchContract.TestCase
 
 
+class BotocoreWireContract(BatchContract):
+    """The same machine on the botocore wire; fewer examples, the lean one is the default."""
+
+    wire = "botocore"
+
+
+BotocoreWireContract.TestCase.settings = settings(BatchContract.TestCase.settings, max_examples=15)
+test_the_batch_contract_holds_on_the_botocore_wire = BotocoreWireContract.TestCase
+
+
 # -- the same promises against moto: fewer, slower examples --------------------------
 
 
@@ -337,7 +356,7 @@ def test_the_contract_holds_against_moto(
             yield op
 
     with mock_aws():
-        ddb = boto3.client("dynamodb")
+        ddb = boto3.client("dynamodb", config=Config(retries={"total_max_attempts": 1}))
         ddb.create_table(
             TableName="devices",
             KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],

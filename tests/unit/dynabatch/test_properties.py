@@ -29,7 +29,9 @@ ops = st.lists(
 
 
 def fresh_table() -> Any:
-    client = boto3.client("dynamodb", config=Config(max_pool_connections=16))
+    client = boto3.client(
+        "dynamodb", config=Config(max_pool_connections=16, retries={"total_max_attempts": 1})
+    )
     client.create_table(
         TableName="devices",
         KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],

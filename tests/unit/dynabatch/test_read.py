@@ -174,10 +174,7 @@ def test_a_response_cut_at_16_mb_is_followed_at_once_and_not_counted_as_a_retry(
             return state["calls"] == 0 and int(key["deviceId"]["S"].split("-")[1]) >= 42
 
         recorder.refuse = cut_first_response
-        recorder.client.meta.events.register(
-            "after-call.dynamodb.BatchGetItem",
-            lambda **_: state.__setitem__("calls", state["calls"] + 1),
-        )
+        recorder.alter = lambda operation, _: state.__setitem__("calls", state["calls"] + 1)
         result = batch.get_items({"devices": [{"deviceId": f"big-{i}"} for i in range(50)]})
 
     assert len(result.items["devices"]) == 50 and result.complete

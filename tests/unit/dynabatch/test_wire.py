@@ -385,3 +385,36 @@ def test_canary_botocore_still_offers_what_the_wire_path_relies_on(ddb: Any) -> 
     ddb.list_tables()
     WireClient(ddb).call("ListTables", "{}")
     assert seen == ["before-send.dynamodb.ListTables"] * 2
+
+
+def test_before_call_and_after_call_hooks_see_the_lean_path(ddb: Any, wire: Any) -> None:
+    # Hooks written for the client's methods (counting calls, canned throttles, looking
+    # at a response) keep working when the layer sends over the lean wire.
+    sent: list[str] = []
+    after: list[tuple[str, int, dict[str, Any]]] = []
+    ddb.meta.events.register("before-send.dynamodb", lambda **_: sent.append("sent"))
+    ddb.meta.events.register(
+        "after-call.dynamodb",
+        lambda model, http_response, parsed, **_: after.append(
+            (model.name, http_response.status_code, parsed)
+        ),
+    )
+    throttled = {
+        "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"},
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
+    answer = [(AWSResponse("http://x", 400, {}, None), throttled)]
+    ddb.meta.events.register("before-call.dynamodb", lambda **_: answer.pop() if answer else None)
+    body = codec.batch_get_body({"devices": ['{"deviceId":{"S":"x"}}']})
+
+    with pytest.raises(ClientError) as caught:
+        wire.call("BatchGetItem", body)
+    got = wire.call("BatchGetItem", body)
+
+    assert caught.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+    assert sent == ["sent"]  # the canned answer kept the first request from being sent
+    assert [(name, status) for name, status, _ in after] == [
+        ("BatchGetItem", 400),
+        ("BatchGetItem", 200),
+    ]
+    assert after[1][2] is got and got["Responses"] == {"devices": []}

@@ -343,3 +343,34 @@ def test_make_client_pool_fits_concurrency_and_skips_botocore_validation(ddb: An
         pytest.fail("botocore still validates parameters")
     except Exception:  # noqa: S110 - whatever the endpoint makes of it is not the point
         pass
+
+
+def test_every_type_round_trips_and_a_delete_sends_the_whole_key(
+    batch: BatchClient, ddb: Any, recorder: Recorder
+) -> None:
+    items = [
+        {
+            "deviceId": "d-1",
+            "at": n,
+            "raw": b"\x00\xff" * n,
+            "tags": {"a", "b"},
+            "levels": {1, Decimal("2.5")},
+            "blobs": {b"x", b"\x80"},
+            "nested": {"l": [1, "two", None, True, {"m": 1.5}]},
+            "temp": 21.5,
+            "note": "caf\u00e9 \u2603",
+        }
+        for n in range(1, 31)
+    ]
+    batch.put_items("readings", items)
+    keys = [{"deviceId": "d-1", "at": n} for n in range(1, 31)]
+
+    read = batch.get_items({"readings": keys}).items["readings"]
+
+    assert read == items
+    assert isinstance(read[0]["temp"], Decimal) and isinstance(read[0]["raw"], bytes)
+    # Attributes beyond the key are dropped from a delete; both key attributes are sent.
+    batch.write_items([Delete("readings", {**key, "raw": b"extra"}) for key in keys[::2]])
+    assert sorted(item["at"] for item in stored(ddb, "readings")) == list(range(2, 31, 2))
+    deletes = [r for p in write_requests(recorder) for r in p["RequestItems"]["readings"]][30:]
+    assert {tuple(r["DeleteRequest"]["Key"]) for r in deletes} == {("deviceId", "at")}
