@@ -108,7 +108,7 @@ def _sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def _cold(cold: dict[str, Any] | None) -> list[dict[str, Any]]:
     verdicts = []
     for row in (cold or {}).get("modules", []):
-        if not row["module"].startswith("handlers."):
+        if not row["module"].startswith("fleet.handlers."):
             continue
         name = f"cold start {row['module']}: <= 100 ms over boto3 alone"
         if "error" in row:

@@ -153,26 +153,18 @@ def test_a_crash_while_a_slice_backs_off_resumes_from_the_watermark(
     state = {"later": 0}
     lock = threading.Lock()
 
-    def refuse(table: str, item: dict[str, Any]) -> bool:
-        return item["deviceId"]["S"] == "dev-00001"
+    def refuse_then_crash(table: str, item: dict[str, Any]) -> bool:
+        # Called for every item of every request as it leaves the client.
+        key = item["deviceId"]["S"]
+        with lock:
+            if key >= "dev-00050":
+                state["later"] += 1
+            if state["later"] > 3 * 25:  # three later slices of 25 sent
+                raise KeyboardInterrupt
+        return key == "dev-00001"
 
     def crash_after_later_slices(client: Any) -> Recorder:
-        recorder = Recorder(client, refuse=refuse)
-
-        def count(params: dict[str, Any], **_: Any) -> None:
-            keys = [
-                r["PutRequest"]["Item"]["deviceId"]["S"]
-                for rs in params["RequestItems"].values()
-                for r in rs
-            ]
-            with lock:
-                if any(k >= "dev-00050" for k in keys):
-                    state["later"] += 1
-                if state["later"] > 3:
-                    raise KeyboardInterrupt
-
-        client.meta.events.register("before-parameter-build.dynamodb.BatchWriteItem", count)
-        return recorder
+        return Recorder(client, refuse=refuse_then_crash)
 
     hook(crash_after_later_slices)
     source = tmp_path / "devices.jsonl"
