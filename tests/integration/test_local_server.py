@@ -330,3 +330,21 @@ def test_concurrent_transfers_on_100000_devices_answer_before_the_gateway_timeou
         assert {d["deviceId"]: d["ownerId"] for d in found} == moved
         (big,) = batch.get_items({"users": [{"userId": "user-0100"}]}).items["users"]
         assert len(big["devices"]) == 20_000 - len(moved)
+
+
+def test_the_listen_backlog_holds_a_burst_of_connections_before_any_is_accepted() -> None:
+    # Given the server bound but busy (not accepting yet), as when every handler thread is
+    # still being started
+    api = LocalApi(("127.0.0.1", 0), [], "sub")
+    sockets: list[socket.socket] = []
+    try:
+        # When 60 clients connect at once, then the kernel queues every one of them (a
+        # backlog of 5 would leave all but about 6 unanswered and the connects time out)
+        for _ in range(60):
+            client = socket.create_connection(api.server_address[:2], timeout=2)
+            sockets.append(client)
+        assert len(sockets) == 60
+    finally:
+        for client in sockets:
+            client.close()
+        api.server_close()
