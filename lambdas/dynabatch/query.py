@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from .exceptions import BatchLayerError, ThrottledError
 from .expressions import Projection, build_condition, build_projection, merge_expression_parts
 from .metrics import CallStats
-from .retry import Deadline, RetryPolicy, error_code, is_throttle
+from .retry import Deadline, RetryPolicy, error_code, is_transient
 from .serde import deserialize_item, serialize_item
 from .types import Item, Key
 
@@ -173,7 +173,8 @@ def send_with_retry(
     sleep: Callable[[float], None] = time.sleep,
     start_key: Mapping[str, Any] | None = None,
 ) -> T:
-    """Send one request, retrying throttling within ``policy`` and before ``deadline``.
+    """Send one request, retrying throttling and transient server errors (500/503: botocore's
+    own retries are off on the layer's client) within ``policy`` and before ``deadline``.
 
     Raises
     ------
@@ -193,7 +194,7 @@ def send_with_retry(
         try:
             return send()
         except ClientError as error:
-            if not is_throttle(error):
+            if not is_transient(error):
                 raise
             if on_throttle is not None:
                 on_throttle()

@@ -6,12 +6,11 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from .constants import THROTTLING_ERROR_CODES, TRANSIENT_ERROR_CODES
-from .exceptions import ThrottledError
 
 __all__ = [
     "RetryPolicy",
@@ -21,8 +20,6 @@ __all__ = [
     "is_transient",
     "error_code",
 ]
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -130,41 +127,3 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, ClientError) and (
         error_code(error) in THROTTLING_ERROR_CODES or error_code(error) in TRANSIENT_ERROR_CODES
     )
-
-
-def call_with_retry(
-    operation: str,
-    send: Callable[[], T],
-    policy: RetryPolicy,
-    on_throttle: Callable[[], Any] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    deadline: Deadline | None = None,
-) -> T:
-    """Run one request, retrying throttling and transient errors within ``policy``.
-
-    ``deadline`` (default: ``policy.deadline`` from now) is absolute: no retry starts after
-    it and no backoff sleep runs past it.
-
-    Raises
-    ------
-    ThrottledError
-        When every attempt was throttled.
-    botocore.exceptions.ClientError
-        Any other DynamoDB error, unchanged.
-    """
-    limit = deadline if deadline is not None else Deadline(policy)
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return send()
-        except ClientError as error:
-            if not is_transient(error):
-                raise
-            if on_throttle is not None:
-                on_throttle()
-            pause = policy.backoff(attempt)
-            left = limit.remaining()
-            if attempt >= policy.max_attempts or (left is not None and pause >= left):
-                raise ThrottledError(operation, error_code(error), attempt) from error
-            sleep(pause)

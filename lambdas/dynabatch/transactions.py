@@ -28,7 +28,7 @@ from .exceptions import (
 from .expressions import Projection, build_condition, build_projection, merge_expression_parts
 from .metrics import CallStats
 from .query import DeadlineExceededError
-from .retry import Deadline, error_code, is_throttle
+from .retry import Deadline, error_code, is_transient
 from .serde import deserialize_item, item_size, serialize_item
 from .types import Item
 
@@ -262,7 +262,7 @@ def _run(
                     if not codes or not codes <= TRANSACTION_THROTTLE_CODES:
                         raise TransactionCancelledError(reasons, token) from error
                     last: Exception = TransactionCancelledError(reasons, token)
-                elif is_throttle(error) or code == "TransactionInProgressException":
+                elif is_transient(error) or code == "TransactionInProgressException":
                     last = ThrottledError(operation, code, attempt)
                 else:
                     raise

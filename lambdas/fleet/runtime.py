@@ -54,8 +54,9 @@ class Runtime:
     cache: DeviceCache
     _batches: dict[str, BatchClient] = field(default_factory=dict)
     _services: dict[str, Any] = field(default_factory=dict)
-    # The local stack runs several functions in one process, on several threads.
-    _guard: threading.Lock = field(default_factory=threading.Lock)
+    # The local stack runs several functions in one process, on several threads; reentrant,
+    # because a service's factory may ask for another shared object.
+    _guard: threading.RLock = field(default_factory=threading.RLock)
 
     def service(self, name: str, factory: Callable[[Runtime], T]) -> T:
         """The service ``name``, built by ``factory`` on first use and kept after."""
@@ -63,6 +64,15 @@ class Runtime:
             if name not in self._services:
                 self._services[name] = factory(self)
             return cast(T, self._services[name])
+
+    def retrying_client(self) -> Any:
+        """A DynamoDB client with botocore's standard retries, for calls made outside the
+        batch layer (Powertools' idempotency records). The layer's own client has botocore's
+        retries off because the layer retries itself, with its budget and deadline."""
+        return self.service(
+            "retrying-client",
+            lambda _: make_client(retries={"mode": "standard", "total_max_attempts": 3}),
+        )
 
     def batch(self, kind: BatchKind = "api") -> BatchClient:
         """The batch client for ``"api"`` work (short retry budget) or ``"bulk"`` work."""

@@ -35,7 +35,7 @@ def _transfers(runtime: Runtime) -> IdempotentTransfers:
         devices_table=settings.table_name(DEVICES),
         users_table=settings.table_name(USERS),
     )
-    return IdempotentTransfers(service, settings.table_name(IDEMPOTENCY), runtime.client)
+    return IdempotentTransfers(service, settings.table_name(IDEMPOTENCY), runtime.retrying_client())
 
 
 @app.post(powertools_route(TRANSFER_ROUTE))

@@ -129,6 +129,18 @@ def test_a_throttled_page_is_retried(readings: BatchClient, recorder: Recorder) 
     assert len(items) == 95
 
 
+def test_a_page_refused_by_a_server_error_is_retried(
+    readings: BatchClient, recorder: Recorder
+) -> None:
+    # botocore's own retries are off on the layer's client: the layer retries 500s itself.
+    recorder.errors = [("Query", "InternalServerError")] * 2
+
+    items = list(readings.query("readings", Key("deviceId").eq("d-0")))
+
+    assert len(items) == 95
+    assert len(recorder.calls("Query")) >= 3
+
+
 def test_a_page_throttled_past_the_budget_raises_a_typed_error(
     readings: BatchClient, recorder: Recorder
 ) -> None:

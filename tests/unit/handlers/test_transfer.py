@@ -397,3 +397,13 @@ def test_an_invocation_out_of_time_answers_503_and_nothing_moves(batch: BatchCli
     assert response["statusCode"] == 503
     assert sent == []
     assert owners(batch)[1] == {"dev-1": "user-0001"}
+
+
+def test_idempotency_records_are_written_with_botocore_retries_on(batch: BatchClient) -> None:
+    # Powertools writes the idempotency record itself, outside the batch layer, so its
+    # client keeps botocore's retries; the batch layer's client has them off (it retries
+    # itself, within its budget and deadline).
+    runtime = get_runtime()
+
+    assert runtime.retrying_client().meta.config.retries["total_max_attempts"] == 3
+    assert runtime.client.meta.config.retries["total_max_attempts"] == 1
