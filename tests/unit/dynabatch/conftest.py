@@ -10,6 +10,7 @@ from dynabatch import BatchClient, RetryPolicy
 from moto import mock_aws
 
 from tests.support.recorder import Recorder
+from tests.support.tables import create_test_tables
 
 #: Fast retries: tests exercise the budget, not the wall clock.
 FAST = RetryPolicy(max_attempts=5, base_delay=0.001, max_delay=0.005)
@@ -45,24 +46,7 @@ def ddb() -> Iterator[Any]:
             "dynamodb",
             config=Config(max_pool_connections=32, retries={"total_max_attempts": 1}),
         )
-        client.create_table(
-            TableName="devices",
-            KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "deviceId", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        client.create_table(
-            TableName="readings",
-            KeySchema=[
-                {"AttributeName": "deviceId", "KeyType": "HASH"},
-                {"AttributeName": "at", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "deviceId", "AttributeType": "S"},
-                {"AttributeName": "at", "AttributeType": "N"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_test_tables(client)
         yield client
 
 

@@ -27,6 +27,8 @@ from dynabatch import codec, serde
 from dynabatch.wire import WireClient
 from moto import mock_aws
 
+from tests.support.tables import create_test_tables
+
 TABLES = ("devices", "mirror")
 DEVICES = [
     {
@@ -63,25 +65,7 @@ def ddb() -> Iterator[Any]:
         client = boto3.client(
             "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 1})
         )
-        for table in TABLES:
-            client.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "deviceId", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        client.create_table(
-            TableName="readings",
-            KeySchema=[
-                {"AttributeName": "deviceId", "KeyType": "HASH"},
-                {"AttributeName": "at", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "deviceId", "AttributeType": "S"},
-                {"AttributeName": "at", "AttributeType": "N"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_test_tables(client, TABLES)
         yield client
 
 
