@@ -402,3 +402,69 @@ def test_before_call_and_after_call_hooks_see_the_lean_path(ddb: Any, wire: Any)
         ("BatchGetItem", 200),
     ]
     assert after[1][2] is got and got["Responses"] == {"devices": []}
+
+
+SIGNING_CASES = [
+    ("https://dynamodb.us-east-1.amazonaws.com/", "us-east-1", None),
+    ("https://dynamodb.eu-west-3.amazonaws.com", "eu-west-3", "FQoGZXIvYXdzE token  with  spaces"),
+    ("http://127.0.0.1:8000/", "us-east-1", None),
+    ("http://LocalHost:80/", "ap-south-1", "t"),
+    ("https://[::1]:4566/", "us-west-2", None),
+    ("https://vpce-1.dynamodb.us-east-1.vpce.amazonaws.com:443/", "us-east-1", None),
+    ("http://proxy.internal/ddb/x/../api/", "us-east-1", "token"),
+    ("http://127.0.0.1:9/?b=2&a=1&a-b=0", "us-east-1", None),
+]
+
+
+@pytest.mark.parametrize(("url", "region", "token"), SIGNING_CASES)
+@pytest.mark.parametrize("body", [b"", b"{}", '{"RequestItems":{"d\u00e9vices":[]}}'.encode()])
+def test_the_signer_signs_exactly_as_botocore_sigv4auth(
+    monkeypatch: pytest.MonkeyPatch, url: str, region: str, token: str | None, body: bytes
+) -> None:
+    from botocore import auth
+    from botocore.awsrequest import AWSRequest
+    from dynabatch.wire import Signer
+
+    moment = datetime.datetime(2026, 11, 28, 23, 59, 59)
+    monkeypatch.setattr(auth, "get_current_datetime", lambda *_, **__: moment)
+    credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    target = "DynamoDB_20120810.BatchWriteItem"
+    content_type = "application/x-amz-json-1.0"
+    request = AWSRequest(
+        method="POST",
+        url=url,
+        data=body,
+        headers={"X-Amz-Target": target, "Content-Type": content_type, "User-Agent": "ua/1"},
+    )
+    frozen = credentials.get_frozen_credentials()
+    auth.SigV4Auth(frozen, "dynamodb", region).add_auth(request)
+    epoch = moment.replace(tzinfo=datetime.UTC).timestamp()
+    signer = Signer(url, region, "dynamodb", clock=lambda: epoch)
+    for _ in range(2):  # the second time from the cached signing key
+        headers = signer.sign(frozen, target, content_type, body)
+        assert headers["Authorization"] == request.headers["Authorization"]
+        assert headers["X-Amz-Date"] == request.headers["X-Amz-Date"]
+        assert headers.get("X-Amz-Security-Token") == request.headers.get("X-Amz-Security-Token")
+
+
+def test_the_signing_key_follows_the_day_and_the_secret() -> None:
+    from dynabatch.wire import Signer
+
+    url = "https://dynamodb.us-east-1.amazonaws.com/"
+    now = [datetime.datetime(2026, 11, 28, 23, 59, 59, tzinfo=datetime.UTC).timestamp()]
+    signer = Signer(url, "us-east-1", "dynamodb", clock=lambda: now[0])
+
+    def fresh(credentials: Any) -> str:
+        # A signer with nothing cached signs the same request correctly.
+        return Signer(url, "us-east-1", "dynamodb", clock=lambda: now[0]).sign(
+            credentials, "T", "c", b"{}"
+        )["Authorization"]
+
+    first = Credentials("AKID", "secret-1").get_frozen_credentials()
+    second = Credentials("AKID", "secret-2").get_frozen_credentials()
+    assert signer.sign(first, "T", "c", b"{}")["Authorization"] == fresh(first)
+    assert signer.sign(second, "T", "c", b"{}")["Authorization"] == fresh(second)
+    now[0] += 1  # the next day: a new scope and a new key
+    signed = signer.sign(second, "T", "c", b"{}")["Authorization"]
+    assert "/20261129/us-east-1/dynamodb/aws4_request" in signed
+    assert signed == fresh(second)
