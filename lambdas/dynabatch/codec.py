@@ -111,15 +111,17 @@ def _encode_map(value: Mapping[Any, Any]) -> tuple[str, int]:
     return '{"M":{' + ",".join(parts) + "}}", size
 
 
-#: Attribute name -> (its quoted text and ":", its size): names repeat across items.
-_NAMES: dict[str, tuple[str, int]] = {}
+#: Attribute name -> (its quoted text and ":", the same opening a value, its size): names
+#: repeat across items, so each is quoted and sized once.
+_NAMES: dict[str, tuple[str, str, int]] = {}
 _MAX_NAMES = 4096  # items with ever-new names must not grow this without bound
 
 
-def _name_entry(name: Any) -> tuple[str, int]:
+def _name_entry(name: Any) -> tuple[str, str, int]:
     if type(name) is not str:
         raise TypeError(f"map keys and attribute names must be str, not {name!r}")
-    entry = (_quote(name) + ":", _text_size(name))
+    head = _quote(name) + ":"
+    entry = (head, head + '{"', _text_size(name))
     if len(_NAMES) < _MAX_NAMES:
         _NAMES[name] = entry
     return entry
@@ -211,16 +213,17 @@ def encode_item(item: Mapping[str, Any]) -> tuple[str, int]:
         known = names.get(name)
         if known is None:
             known = _name_entry(name)
-        head, name_size = known
+        head, opened, name_size = known
         kind = type(value)
-        # The two leaf types most items are made of, inline: no call, no tuple.
+        # The two leaf types most items are made of, inline: no call, one f-string.
         if kind is str:
-            parts.append(head + '{"S":' + _quote(value) + "}")
+            parts.append(f'{opened}S":{_quote(value)}}}')
             size += name_size + (len(value) if value.isascii() else len(value.encode("utf-8")))
         elif kind is int and -_INT_LIMIT < value < _INT_LIMIT:
             text = str(value)
-            parts.append(head + '{"N":"' + text + '"}')
-            size += name_size + _number_size(text)
+            parts.append(f'{opened}N":"{text}"}}')
+            # An int's significant digits: no point, no exponent, no leading zeros.
+            size += name_size + (len(text.lstrip("-").rstrip("0")) + 1) // 2 + 1
         else:
             text, value_size = _encode_value(value)
             parts.append(head + text)

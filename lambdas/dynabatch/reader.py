@@ -8,27 +8,24 @@ from types import TracebackType
 from typing import Any
 
 from .checks import prepare_key
-from .codec import batch_get_body, decode_item, encode_item, wire_to_botocore
+from .codec import batch_get_body, decode_item, encode_item, load_body, wire_to_botocore
 from .constants import MAX_GET_KEYS, MAX_ITEM_BYTES, MAX_REQUEST_BYTES
 from .context import BatchContext, TableUnavailable
 from .engine import EngineEvent, Entry, Outcome, Scheduler
 from .exceptions import BatchAbortedError, InvalidItemError, UnprocessedKeysError
 from .expressions import build_projection
+from .keys import encode_plain_key, wire_identity
 from .metrics import CallStats
 from .retry import Deadline
-from .serde import NumberMode, deserialize_item, deserializer, item_size, key_identity, key_of
+from .serde import NumberMode, deserialize_item, deserializer, item_size, key_identity
 from .types import Capacity, Failure, GetPage, GetResult, Item, RequestEvent
-from .writer import fast_key_identity, request_events
+from .writer import request_events
 
 __all__ = ["GetStream", "ReadOptions", "collect"]
 
 
 def _same(value: Any) -> Any:
     return value
-
-
-def _plain_wire(value: str | int) -> dict[str, Any]:
-    return {"S": value} if type(value) is str else {"N": str(value)}
 
 
 #: Per-table option: one value for every table, or a mapping from table name.
@@ -125,28 +122,51 @@ class GetStream:
                 continue
             types = ctx.key_types(table)
             self._params[table] = self._table_params(table, names)
+            if lean:
+                yield from self._lean_entries(table, keys, names, types, units, seen, order)
+                continue
             for key in keys:
-                fast = fast_key_identity(key, names, types) if lean else None
-                if fast is not None:
-                    # A plain str/int key: its identity and wire form without a serialiser.
-                    ident = (table, fast)
-                    wire = {name: _plain_wire(key[name]) for name in names}
-                else:
-                    try:
-                        wire = prepare_key(table, key, names, types)
-                    except InvalidItemError as error:
-                        self._fail(table, key, error.code, str(error))
-                        continue
-                    ident = (table, key_identity(wire))
+                try:
+                    wire = prepare_key(table, key, names, types)
+                except InvalidItemError as error:
+                    self._fail(table, key, error.code, str(error))
+                    continue
+                ident = (table, key_identity(wire))
                 if ident in seen:
                     continue  # BatchGetItem rejects duplicate keys; one read answers both.
                 seen.add(ident)
                 order.append(ident)
-                if lean:
-                    text, size = encode_item({name: key[name] for name in names})
-                    yield Entry(table, ident, wire, size, units, text=text)
-                else:
-                    yield Entry(table, ident, wire, item_size(wire), units)
+                yield Entry(table, ident, wire, item_size(wire), units)
+
+    def _lean_entries(
+        self,
+        table: str,
+        keys: Iterable[Mapping[str, Any]],
+        names: tuple[str, ...],
+        types: Mapping[str, str] | None,
+        units: float,
+        seen: set[Hashable],
+        order: list[Hashable],
+    ) -> Iterator[Entry]:
+        # The lean wire needs only each key's text; its plain form is decoded from that
+        # text in the rare case a key is reported (missing, failed).
+        for key in keys:
+            made = encode_plain_key(key, names, types)
+            if made is None:
+                try:
+                    wire = prepare_key(table, key, names, types)
+                except InvalidItemError as error:
+                    self._fail(table, key, error.code, str(error))
+                    continue
+                ident: Hashable = (table, key_identity(wire))
+                text, size = encode_item({name: key[name] for name in names})
+            else:
+                ident, text, size = (table, made[0]), made[1], made[2]
+            if ident in seen:
+                continue  # BatchGetItem rejects duplicate keys; one read answers both.
+            seen.add(ident)
+            order.append(ident)
+            yield Entry(table, ident, None, size, units, text=text)
 
     # -- one request ---------------------------------------------------------------
 
@@ -178,12 +198,14 @@ class GetStream:
         lean = self._ctx.lean
         # Binary arrives as base64 text on the lean wire; key identities use bytes.
         to_wire = wire_to_botocore if lean else _same
-        by_ident = {entry.ident: entry for entry in chunk}
-        unprocessed = [
-            by_ident[(table, key_identity(to_wire(key)))]
-            for table, pending in response.get("UnprocessedKeys", {}).items()
-            for key in pending.get("Keys", ())
-        ]
+        unprocessed = []
+        left = response.get("UnprocessedKeys")
+        if left:
+            by_ident = {entry.ident: entry for entry in chunk}
+            for table, pending in left.items():
+                names = self._key_names[table]
+                for key in pending.get("Keys", ()):
+                    unprocessed.append(by_ident[(table, wire_identity(key, names))])
         found: set[Hashable] = set()
         pages: list[tuple[str, list[tuple[Hashable, Item]]]] = []
         returned_bytes = 0
@@ -196,7 +218,7 @@ class GetStream:
             for wire_item in items:
                 if unprocessed:  # sizes matter only to tell a 16 MB cut from throttling
                     returned_bytes += item_size(to_wire(wire_item))
-                ident = (table, key_identity(to_wire(key_of(wire_item, names))))
+                ident = (table, wire_identity(wire_item, names))
                 found.add(ident)
                 page.append((ident, deserialize(wire_item)))
             pages.append((table, page))
@@ -272,7 +294,7 @@ class GetStream:
     ) -> Iterator[tuple[str, list[tuple[Hashable, Item]]]]:
         result = self.result
         for gone in event.given_up:
-            key = deserialize_item(gone.entry.request)
+            key = _plain_key(gone.entry)
             result.failures.append(
                 Failure(gone.entry.table, key, gone.code, gone.reason, key, gone.entry.attempts)
             )
@@ -289,7 +311,7 @@ class GetStream:
             return
         pages, missing = outcome.payload
         for entry in missing:
-            result.missing.setdefault(entry.table, []).append(deserialize_item(entry.request))
+            result.missing.setdefault(entry.table, []).append(_plain_key(entry))
         for table, page in pages:
             stats.items += len(page)
             yield table, page
@@ -317,6 +339,12 @@ class GetStream:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _plain_key(entry: Entry) -> Item:
+    if entry.text is not None:
+        return decode_item(load_body(entry.text))
+    return deserialize_item(entry.request)
 
 
 def collect(stream: GetStream, raise_on_unprocessed: bool) -> GetResult:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from .checks import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES, prepare_item, prepare_key
-from .codec import batch_write_body, decode_item, encode_item, load_body, wire_to_botocore
+from .checks import prepare_item, prepare_key
+from .codec import batch_write_body, decode_item, encode_item, load_body
 from .constants import MAX_ITEM_BYTES, MAX_WRITE_ITEMS
 from .context import BatchContext, TableUnavailable
 from .engine import EngineEvent, Entry, GivenUp, Outcome, Scheduler
@@ -21,9 +20,10 @@ from .exceptions import (
     ItemTooLargeError,
     UnprocessedItemsError,
 )
+from .keys import encode_plain_key, fast_key_identity, wire_identity
 from .metrics import CallStats
 from .retry import Deadline
-from .serde import deserialize_item, item_size, key_identity, key_of
+from .serde import deserialize_item, item_size, key_identity
 from .types import Capacity, Delete, Failure, Put, RequestEvent, WriteResult
 
 __all__ = ["write", "BatchWriter", "WriteOptions", "ops_from_request_items", "request_events"]
@@ -97,11 +97,12 @@ class _Write:
             raise names
         return names
 
-    def entry(self, op: WriteOp) -> Entry:
+    def entry(self, op: WriteOp, ident: Any = None) -> Entry:
+        """The entry of ``op``; ``ident`` is its key's identity if already known."""
         names = self.key_names(op.table)
         types = self.ctx.key_types(op.table)
         if self.ctx.lean:
-            return _lean_entry(op, names, types)
+            return _lean_entry(op, names, types, ident)
         if isinstance(op, Put):
             wire, size, key = prepare_item(op.table, op.item, names, types)
             request: dict[str, Any] = {"PutRequest": {"Item": wire}}
@@ -147,18 +148,19 @@ class _Write:
             if self.want_capacity:
                 params["ReturnConsumedCapacity"] = "TOTAL"
             response = self.ctx.call("BatchWriteItem", params)
-        by_ident = {entry.ident: entry for entry in chunk}
         unprocessed = []
-        for table, requests in response.get("UnprocessedItems", {}).items():
-            names = self.key_names(table)
-            for request in requests:
-                if "PutRequest" in request:
-                    key = key_of(request["PutRequest"]["Item"], names)
-                else:
-                    key = request["DeleteRequest"]["Key"]
-                # The lean wire hands binary back as base64 text; identities use bytes.
-                key = wire_to_botocore(key)
-                unprocessed.append(by_ident[(table, key_identity(key))])
+        left = response.get("UnprocessedItems")
+        if left:
+            by_ident = {entry.ident: entry for entry in chunk}
+            for table, requests in left.items():
+                names = self.key_names(table)
+                for request in requests:
+                    if "PutRequest" in request:
+                        wire = request["PutRequest"]["Item"]
+                    else:
+                        wire = request["DeleteRequest"]["Key"]
+                    # The lean wire hands binary back as base64 text; identities use bytes.
+                    unprocessed.append(by_ident[(table, wire_identity(wire, names))])
         return Outcome(
             sent=chunk,
             unprocessed=unprocessed,
@@ -169,13 +171,43 @@ class _Write:
     def _source(self, ops: Iterable[WriteOp]) -> tuple[Iterator[Entry], bool]:
         if not isinstance(ops, Sequence):
             return self.entries(ops), False
-        # A list is de-duplicated whole, so no key is written twice.
+        # A list is de-duplicated whole, so no key is written twice. Only the keys are
+        # looked at up front; each op is encoded when the scheduler pulls it, so a long
+        # list is never held encoded all at once.
         unique = self._unique = {}
-        for entry in self.entries(ops):
-            if unique.pop(entry.ident, None) is not None:
+        ctx = self.ctx
+        for op in ops:
+            if not isinstance(op, (Put, Delete)):
+                raise TypeError(f"expected Put or Delete, got {type(op).__name__}")
+            try:
+                names = self.key_names(op.table)
+                source = op.item if type(op) is Put else op.key
+                fast = fast_key_identity(source, names, ctx.key_types(op.table))
+                if fast is None:  # an unusual key: checked (and refused) here, as a whole
+                    made: WriteOp | Entry = self.entry(op)
+                    ident = made.ident
+                else:
+                    made, ident = op, (op.table, fast)
+            except InvalidItemError as error:
+                self._refuse(op, error.code, str(error), error.key)
+                continue
+            except TableUnavailable as error:
+                self._refuse(op, error.code, error.message, None)
+                continue
+            if unique.pop(ident, None) is not None:
                 self.result.superseded += 1
-            unique[entry.ident] = entry
-        return iter(list(unique.values())), True
+            unique[ident] = made
+        return self._entries_of(list(unique.items())), True
+
+    def _entries_of(self, unique: list[tuple[Hashable, WriteOp | Entry]]) -> Iterator[Entry]:
+        for ident, made in unique:
+            if isinstance(made, Entry):
+                yield made
+                continue
+            try:
+                yield self.entry(made, ident[1])
+            except InvalidItemError as error:
+                self._refuse(made, error.code, str(error), error.key)
 
     def run(self, ops: Iterable[WriteOp]) -> WriteResult:
         ctx, stats = self.ctx, self.stats
@@ -202,8 +234,16 @@ class _Write:
                     self._handle(event, notify=False)
             else:  # stopped while a list was being checked: none of it was sent
                 reason = f"not sent: the call stopped on {type(error).__name__}: {error}"
-                for entry in self._unique.values():
-                    self._handle(EngineEvent(given_up=[GivenUp(entry, "Aborted", reason)]), False)
+                for made in self._unique.values():
+                    if isinstance(made, Entry):
+                        gone = GivenUp(made, "Aborted", reason)
+                        self._handle(EngineEvent(given_up=[gone]), False)
+                    else:
+                        key = dict(made.key) if isinstance(made, Delete) else None
+                        request = _plain_request(made)
+                        self.result.failures.append(
+                            Failure(made.table, key, "Aborted", reason, request)
+                        )
             raise
         finally:
             self.result.requests = stats.requests
@@ -248,9 +288,12 @@ class _Write:
 _MEMBER = {"PutRequest": "Item", "DeleteRequest": "Key"}
 
 
-def _lean_entry(op: WriteOp, names: tuple[str, ...], types: Mapping[str, str] | None) -> Entry:
+def _lean_entry(
+    op: WriteOp, names: tuple[str, ...], types: Mapping[str, str] | None, ident: Any = None
+) -> Entry:
     """An entry for the lean wire: the item encoded and sized in one walk, checked as
-    :func:`prepare_item` checks it, with the same errors."""
+    :func:`prepare_item` checks it, with the same errors. ``ident``: the key's identity,
+    if already known."""
     if isinstance(op, Put):
         item = op.item
         try:
@@ -261,7 +304,8 @@ def _lean_entry(op: WriteOp, names: tuple[str, ...], types: Mapping[str, str] | 
             # The codec refuses what serde refuses: let checks.py word the error.
             prepare_item(op.table, item, names, types)
             raise
-        ident = fast_key_identity(item, names, types)
+        if ident is None:
+            ident = fast_key_identity(item, names, types)
         if ident is None:
             ident = key_identity(prepare_key(op.table, item, names, types))
         if size > MAX_ITEM_BYTES:
@@ -270,46 +314,15 @@ def _lean_entry(op: WriteOp, names: tuple[str, ...], types: Mapping[str, str] | 
         units = float(max(1, math.ceil(size / 1024)))
         kind = "PutRequest"
     else:
-        ident = fast_key_identity(op.key, names, types)
-        if ident is None:
+        made = encode_plain_key(op.key, names, types)
+        if made is None:
             ident = key_identity(prepare_key(op.table, op.key, names, types))
-        text, size = encode_item({name: op.key[name] for name in names})
+            text, size = encode_item({name: op.key[name] for name in names})
+        else:
+            ident, text, size = made
         units = 1.0
         kind = "DeleteRequest"
     return Entry(op.table, (op.table, ident), kind, size, units, text=text)
-
-
-def fast_key_identity(
-    item: Any, names: tuple[str, ...], types: Mapping[str, str] | None
-) -> tuple[Any, ...] | None:
-    """:func:`key_identity` of the key in ``item`` when every key value is a plain
-    non-empty ``str`` or an ``int`` DynamoDB takes, of the table's type: keys almost always
-    are, and then no serialiser runs. ``None`` otherwise: :func:`prepare_key` checks the
-    rest (and raises its own errors)."""
-    if type(item) is not dict:
-        return None
-    parts = []
-    for position, name in enumerate(names):
-        value: Any = item.get(name)
-        wanted = types.get(name) if types else None
-        kind = type(value)
-        if kind is str and value and (wanted is None or wanted == "S"):
-            limit = _KEY_LIMITS[position > 0]
-            if len(value) > limit // 4 and len(value.encode("utf-8")) > limit:
-                return None
-            parts.append((name, ("S", value)))
-        elif kind is int and -_INT_LIMIT < value < _INT_LIMIT and wanted in (None, "N"):
-            parts.append((name, ("N", Decimal(value))))
-        else:
-            return None
-    if len(parts) == 1:
-        return parts[0]
-    return tuple(sorted(parts))
-
-
-#: Partition and sort key byte limits (checks.py's), and the ints that fit 38 digits.
-_KEY_LIMITS = (MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES)
-_INT_LIMIT = 10**38
 
 
 def request_events(operation: str, outcome: Outcome) -> list[RequestEvent]:
