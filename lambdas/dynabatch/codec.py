@@ -29,6 +29,7 @@ __all__ = [
     "load_body",
     "wire_to_botocore",
     "batch_write_body",
+    "write_requests_body",
     "batch_get_body",
 ]
 
@@ -360,6 +361,19 @@ def batch_write_body(
             else:
                 raise ValueError(f"unknown write request kind {kind!r}")
         tables.append(_quote(table) + ":[" + ",".join(entries) + "]")
+    return _with_capacity('{"RequestItems":{' + ",".join(tables) + "}", return_consumed_capacity)
+
+
+def write_requests_body(
+    requests: Mapping[str, Iterable[str]], return_consumed_capacity: str | None = None
+) -> str:
+    """The BatchWriteItem request body from whole write requests already encoded.
+
+    ``requests`` maps a table name to the texts of its requests, each
+    ``{"PutRequest":{"Item":...}}`` or ``{"DeleteRequest":{"Key":...}}`` as
+    :func:`encode_item` texts wrapped; see :func:`batch_write_body` for the arguments.
+    """
+    tables = [_quote(table) + ":[" + ",".join(texts) + "]" for table, texts in requests.items()]
     return _with_capacity('{"RequestItems":{' + ",".join(tables) + "}", return_consumed_capacity)
 
 

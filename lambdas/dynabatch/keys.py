@@ -35,6 +35,17 @@ def fast_key_identity(
     non-empty ``str`` or an ``int`` DynamoDB takes, of the table's type: keys almost always
     are, and then no serialiser runs. ``None`` otherwise: :func:`prepare_key` checks the
     rest (and raises its own errors)."""
+    if type(item) is not dict:
+        return None
+    if len(names) == 1:  # most tables: a string partition key alone
+        name = names[0]
+        value: Any = item.get(name)
+        if type(value) is str and value and (not types or types.get(name, "S") == "S"):
+            if len(value) > MAX_PARTITION_KEY_BYTES // 4 and (
+                len(value.encode("utf-8")) > MAX_PARTITION_KEY_BYTES
+            ):
+                return None
+            return (name, value)
     made = encode_plain_key(item, names, types, text=False)
     return None if made is None else made[0]
 
@@ -62,20 +73,30 @@ def encode_plain_key(
             length = len(value) if value.isascii() else len(value.encode("utf-8"))
             if length > _KEY_LIMITS[position > 0]:
                 return None
-            parts.append((name, ("S", value)))
+            parts.append((name, value))
             if text:
                 texts.append(f'{_quote(name)}:{{"S":{_quote(value)}}}')
         elif kind is int and -_INT_LIMIT < value < _INT_LIMIT and wanted in (None, "N"):
             digits = str(value)
-            parts.append((name, ("N", Decimal(value))))
+            parts.append((name, Decimal(value)))
             if text:
                 texts.append(f'{_quote(name)}:{{"N":"{digits}"}}')
             length = (len(digits.lstrip("-").rstrip("0")) + 1) // 2 + 1
         else:
             return None
         size += (len(name) if name.isascii() else len(name.encode("utf-8"))) + length
-    ident = parts[0] if len(parts) == 1 else tuple(sorted(parts))
+    if len(parts) == 1:
+        ident = parts[0]
+    else:
+        flat: list[Any] = []
+        for pair in sorted(parts, key=_first):
+            flat += pair
+        ident = tuple(flat)
     return ident, ("{" + ",".join(texts) + "}" if text else ""), size
+
+
+def _first(pair: tuple[str, Any]) -> str:
+    return pair[0]
 
 
 def wire_identity(item: Mapping[str, Mapping[str, Any]], names: tuple[str, ...]) -> Any:
@@ -91,5 +112,5 @@ def wire_identity(item: Mapping[str, Mapping[str, Any]], names: tuple[str, ...])
         name = names[0]
         value = item.get(name)
         if value is not None and len(value) == 1 and "S" in value:
-            return (name, ("S", value["S"]))
+            return (name, value["S"])
     return key_identity(wire_to_botocore(key_of(item, names)))

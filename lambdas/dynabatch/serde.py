@@ -240,21 +240,35 @@ def item_size(item: Mapping[str, AttributeValue]) -> int:
 
 
 def _hashable(value: AttributeValue) -> Any:
+    # A key value is a string, a number or binary, and Python tells str, Decimal and
+    # bytes apart (no str equals a Decimal or bytes), so the value alone identifies it.
     ((kind, data),) = value.items()
     if kind == "N":
         # 1, 1.0 and 1E0 are the same number and so the same key to DynamoDB.
-        return ("N", Decimal(data))
+        return Decimal(data)
     if kind == "B":
-        return ("B", bytes(data))
-    return (kind, data)
+        return bytes(data)
+    return data
 
 
 def key_identity(key: Mapping[str, AttributeValue]) -> tuple[Any, ...]:
-    """A hashable identity of a DynamoDB-JSON key: equal keys, equal identities."""
+    """A hashable identity of a DynamoDB-JSON key: equal keys, equal identities.
+
+    ``(name, value)`` for a one-attribute key, ``(name1, value1, name2, value2)`` in name
+    order for two; a value is its ``str``, ``Decimal`` or ``bytes``. One flat tuple: the
+    layer holds one per key for a whole call.
+    """
     if len(key) == 1:
         ((name, value),) = key.items()
         return (name, _hashable(value))
-    return tuple(sorted((name, _hashable(value)) for name, value in key.items()))
+    flat: list[Any] = []
+    for name, value in sorted(key.items(), key=_first):
+        flat += (name, _hashable(value))
+    return tuple(flat)
+
+
+def _first(pair: tuple[str, Any]) -> str:
+    return pair[0]
 
 
 def key_of(

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from .checks import prepare_item, prepare_key
-from .codec import batch_write_body, decode_item, encode_item, load_body
+from .codec import decode_item, encode_item, load_body, write_requests_body
 from .constants import MAX_ITEM_BYTES, MAX_WRITE_ITEMS
 from .context import BatchContext, TableUnavailable
 from .engine import EngineEvent, Entry, GivenUp, Outcome, Scheduler
@@ -77,7 +77,8 @@ class _Write:
         self.on_request = options.on_request or ctx.on_request
         self.stats = CallStats("BatchWriteItem")
         self._names: dict[str, tuple[str, ...] | TableUnavailable] = {}
-        self._unique: dict[Any, Entry] = {}
+        self._unique: dict[Hashable, int | Entry] = {}
+        self._ops: Sequence[WriteOp] = ()
         self.deadline = Deadline(ctx.retry, options.deadline_at, ctx.clock)
 
     def key_names(self, table: str) -> tuple[str, ...]:
@@ -97,12 +98,11 @@ class _Write:
             raise names
         return names
 
-    def entry(self, op: WriteOp, ident: Any = None) -> Entry:
-        """The entry of ``op``; ``ident`` is its key's identity if already known."""
+    def entry(self, op: WriteOp) -> Entry:
         names = self.key_names(op.table)
         types = self.ctx.key_types(op.table)
         if self.ctx.lean:
-            return _lean_entry(op, names, types, ident)
+            return _lean_entry(op, names, types)
         if isinstance(op, Put):
             wire, size, key = prepare_item(op.table, op.item, names, types)
             request: dict[str, Any] = {"PutRequest": {"Item": wire}}
@@ -137,9 +137,13 @@ class _Write:
         request_items: dict[str, list[Any]] = {}
         if self.ctx.lean:
             for entry in chunk:
-                request_items.setdefault(entry.table, []).append((entry.request, entry.text))
+                texts = request_items.get(entry.table)
+                if texts is None:
+                    request_items[entry.table] = [entry.text]
+                else:
+                    texts.append(entry.text)
             capacity = "TOTAL" if self.want_capacity else None
-            body = batch_write_body(request_items, capacity)
+            body = write_requests_body(request_items, capacity)
             response = self.ctx.send_body("BatchWriteItem", body)
         else:
             for entry in chunk:
@@ -174,9 +178,12 @@ class _Write:
         # A list is de-duplicated whole, so no key is written twice. Only the keys are
         # looked at up front; each op is encoded when the scheduler pulls it, so a long
         # list is never held encoded all at once.
-        unique = self._unique = {}
+        # Each key maps to the position of its last op (an int, nothing for the garbage
+        # collector to walk), or to the entry of an unusual op checked here as a whole.
+        unique: dict[Hashable, int | Entry] = {}
+        self._unique, self._ops = unique, ops
         ctx = self.ctx
-        for op in ops:
+        for position, op in enumerate(ops):
             if not isinstance(op, (Put, Delete)):
                 raise TypeError(f"expected Put or Delete, got {type(op).__name__}")
             try:
@@ -184,10 +191,10 @@ class _Write:
                 source = op.item if type(op) is Put else op.key
                 fast = fast_key_identity(source, names, ctx.key_types(op.table))
                 if fast is None:  # an unusual key: checked (and refused) here, as a whole
-                    made: WriteOp | Entry = self.entry(op)
+                    made: int | Entry = self.entry(op)
                     ident = made.ident
                 else:
-                    made, ident = op, (op.table, fast)
+                    made, ident = position, (op.table, fast)
             except InvalidItemError as error:
                 self._refuse(op, error.code, str(error), error.key)
                 continue
@@ -197,17 +204,28 @@ class _Write:
             if unique.pop(ident, None) is not None:
                 self.result.superseded += 1
             unique[ident] = made
-        return self._entries_of(list(unique.items())), True
+        return self._entries_of(ops, list(unique.items())), True
 
-    def _entries_of(self, unique: list[tuple[Hashable, WriteOp | Entry]]) -> Iterator[Entry]:
+    def _entries_of(
+        self, ops: Sequence[WriteOp], unique: list[tuple[Hashable, int | Entry]]
+    ) -> Iterator[Entry]:
+        lean = self.ctx.lean
+        table, names, types = None, (), None
         for ident, made in unique:
             if isinstance(made, Entry):
                 yield made
                 continue
+            op = ops[made]
             try:
-                yield self.entry(made, ident[1])
+                if not lean:
+                    yield self.entry(op)
+                    continue
+                if op.table != table:  # tables were all described in the first pass
+                    table = op.table
+                    names, types = self.key_names(table), self.ctx.key_types(table)
+                yield _lean_entry(op, names, types, ident)
             except InvalidItemError as error:
-                self._refuse(made, error.code, str(error), error.key)
+                self._refuse(op, error.code, str(error), error.key)
 
     def run(self, ops: Iterable[WriteOp]) -> WriteResult:
         ctx, stats = self.ctx, self.stats
@@ -238,12 +256,11 @@ class _Write:
                     if isinstance(made, Entry):
                         gone = GivenUp(made, "Aborted", reason)
                         self._handle(EngineEvent(given_up=[gone]), False)
-                    else:
-                        key = dict(made.key) if isinstance(made, Delete) else None
-                        request = _plain_request(made)
-                        self.result.failures.append(
-                            Failure(made.table, key, "Aborted", reason, request)
-                        )
+                        continue
+                    op = self._ops[made]
+                    key = dict(op.key) if isinstance(op, Delete) else None
+                    request = _plain_request(op)
+                    self.result.failures.append(Failure(op.table, key, "Aborted", reason, request))
             raise
         finally:
             self.result.requests = stats.requests
@@ -272,7 +289,8 @@ class _Write:
     def _failure(self, gone: GivenUp) -> Failure:
         entry = gone.entry
         if entry.text is not None:
-            request = {entry.request: {_MEMBER[entry.request]: decode_item(load_body(entry.text))}}
+            ((kind, wrapped),) = load_body(entry.text).items()
+            request = {kind: {_MEMBER[kind]: decode_item(wrapped[_MEMBER[kind]])}}
         else:
             request = _plain_wire_request(entry.request)
         if "PutRequest" in request:
@@ -292,12 +310,12 @@ def _lean_entry(
     op: WriteOp, names: tuple[str, ...], types: Mapping[str, str] | None, ident: Any = None
 ) -> Entry:
     """An entry for the lean wire: the item encoded and sized in one walk, checked as
-    :func:`prepare_item` checks it, with the same errors. ``ident``: the key's identity,
-    if already known."""
+    :func:`prepare_item` checks it, with the same errors. ``ident``: the entry's identity
+    (table and key), if already known."""
     if isinstance(op, Put):
         item = op.item
         try:
-            if not isinstance(item, Mapping):
+            if type(item) is not dict and not isinstance(item, Mapping):
                 raise TypeError("not a mapping")
             text, size = encode_item(item)
         except (TypeError, ValueError, ArithmeticError):
@@ -305,9 +323,10 @@ def _lean_entry(
             prepare_item(op.table, item, names, types)
             raise
         if ident is None:
-            ident = fast_key_identity(item, names, types)
-        if ident is None:
-            ident = key_identity(prepare_key(op.table, item, names, types))
+            key = fast_key_identity(item, names, types)
+            if key is None:
+                key = key_identity(prepare_key(op.table, item, names, types))
+            ident = (op.table, key)
         if size > MAX_ITEM_BYTES:
             plain_key = {name: item[name] for name in names if name in item} or None
             raise ItemTooLargeError(op.table, plain_key, size, MAX_ITEM_BYTES)
@@ -316,13 +335,17 @@ def _lean_entry(
     else:
         made = encode_plain_key(op.key, names, types)
         if made is None:
-            ident = key_identity(prepare_key(op.table, op.key, names, types))
+            key = key_identity(prepare_key(op.table, op.key, names, types))
             text, size = encode_item({name: op.key[name] for name in names})
         else:
-            ident, text, size = made
+            key, text, size = made
+        if ident is None:
+            ident = (op.table, key)
         units = 1.0
         kind = "DeleteRequest"
-    return Entry(op.table, (op.table, ident), kind, size, units, text=text)
+    # The whole write request's text, so that a request's body is only a join.
+    text = f'{{"{kind}":{{"{_MEMBER[kind]}":{text}}}}}'
+    return Entry(op.table, ident, kind, size, units, text=text)
 
 
 def request_events(operation: str, outcome: Outcome) -> list[RequestEvent]:

@@ -287,15 +287,38 @@ def test_the_fast_key_identity_agrees_with_the_checked_one(
     # use must be the one of the checked key, and anything else must go to the checks.
     from dynabatch.checks import prepare_key
     from dynabatch.exceptions import InvalidItemError
-    from dynabatch.writer import fast_key_identity
+    from dynabatch.keys import encode_plain_key, fast_key_identity, wire_identity
 
     names = ("pk", "sk")[: len(values)]
     key = dict(zip(names, values, strict=True))
     types = dict.fromkeys(names, typed) if typed else None
     fast = fast_key_identity(key, names, types)
+    made = encode_plain_key({**key, "other": "x"}, names, types)
     try:
-        checked = serde.key_identity(prepare_key("t", key, names, types))
+        wire = prepare_key("t", key, names, types)
     except InvalidItemError:
-        assert fast is None
-    else:
-        assert fast is None or fast == checked
+        assert fast is None and made is None
+        return
+    checked = serde.key_identity(wire)
+    assert fast is None or fast == checked
+    if made is not None:
+        # The same identity, and the text and size encode_item gives the key alone.
+        assert made == (checked, *codec.encode_item(key))
+        assert made[2] == serde.item_size(wire)
+    # Keys as a response body carries them (binary as base64) have the same identity.
+    assert wire_identity(json.loads(codec.encode_item(key)[0]), names) == checked
+
+
+def test_whole_write_requests_make_the_same_body() -> None:
+    put = {"deviceId": "d-1", "temp": Decimal("21.5"), "blob": b"\x01"}
+    key = {"deviceId": "d-2"}
+    put_text, key_text = codec.encode_item(put)[0], codec.encode_item(key)[0]
+    pairs = [("PutRequest", put_text), ("DeleteRequest", key_text)]
+    wrapped = [
+        '{"PutRequest":{"Item":' + put_text + "}}",
+        '{"DeleteRequest":{"Key":' + key_text + "}}",
+    ]
+    for capacity in (None, "TOTAL"):
+        assert codec.write_requests_body(
+            {"devices": wrapped, "other": wrapped[:1]}, capacity
+        ) == codec.batch_write_body({"devices": pairs, "other": pairs[:1]}, capacity)
