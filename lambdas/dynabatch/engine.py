@@ -20,10 +20,11 @@ Invariants the tests hold it to:
 from __future__ import annotations
 
 import heapq
+import queue
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor
 
 from botocore.exceptions import BotoCoreError, ChecksumError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -80,7 +81,12 @@ class Scheduler:
         self.isolating: deque[list[Entry]] = deque()
         self.isolating_idents: set[Hashable] = set()
         self.blocked: dict[Hashable, Entry] = {}
-        self.in_flight: dict[Future[Outcome], list[Entry]] = {}
+        #: Requests on the pool, by number; each posts ``(number, outcome)`` to ``done``.
+        self.in_flight: dict[int, list[Entry]] = {}
+        self.done: queue.SimpleQueue[tuple[int, Outcome]] = queue.SimpleQueue()
+        #: Taken off ``done``, not settled yet: still in flight, for :meth:`abort` too.
+        self.arrived: deque[tuple[int, Outcome]] = deque()
+        self.requests_made = 0
         self.flying: set[Hashable] = set()
         self.failed_tables: dict[str, tuple[str, str]] = {}
         self.given_up: list[GivenUp] = []
@@ -138,13 +144,20 @@ class Scheduler:
             return self._drop_failed_tables(group)
         chunk: list[Entry] = []
         size = 0
-        while self.ready and len(chunk) < self.max_count:
-            ident, entry = next(iter(self.ready.items()))
-            if chunk and size + entry.size > self.max_bytes:
+        ready, failed, max_count, max_bytes = (
+            self.ready,
+            self.failed_tables,
+            self.max_count,
+            self.max_bytes,
+        )
+        while ready and len(chunk) < max_count:
+            ident, entry = ready.popitem(last=False)
+            if chunk and size + entry.size > max_bytes:
+                ready[ident] = entry  # it opens the next request
+                ready.move_to_end(ident, last=False)
                 break
-            del self.ready[ident]
-            if entry.table in self.failed_tables:
-                self._give_up(entry, *self.failed_tables[entry.table])
+            if failed and entry.table in failed:
+                self._give_up(entry, *failed[entry.table])
                 continue
             chunk.append(entry)
             size += entry.size
@@ -168,9 +181,26 @@ class Scheduler:
                 return
         for entry in chunk:
             entry.attempts += 1
-            self.flying.add(entry.ident)
+        self.flying.update([entry.ident for entry in chunk])
         self.stats.requests += 1
-        self.in_flight[self.executor.submit(self._send_safely, chunk)] = chunk
+        self.requests_made += 1
+        number = self.requests_made
+        self.in_flight[number] = chunk
+        try:
+            self.executor.submit(self._send_and_post, number, chunk)
+        except BaseException:
+            # Not started: settled as never sent when the caller aborts.
+            self.done.put((number, Outcome(sent=chunk, unprocessed=list(chunk), not_sent=True)))
+            raise
+
+    def _send_and_post(self, number: int, chunk: list[Entry]) -> None:
+        # Runs on a pool thread. The coordinator waits on one queue for whichever request
+        # ends first: one cheap wake-up, where waiting on futures locks every one of them.
+        outcome = Outcome(sent=chunk, error=("InternalError", "the send did not finish"))
+        try:
+            outcome = self._send_safely(chunk)
+        finally:
+            self.done.put((number, outcome))
 
     def _send_safely(self, chunk: list[Entry]) -> Outcome:
         # Runs on a pool thread: turn every failure into an Outcome so the coordinator
@@ -204,9 +234,9 @@ class Scheduler:
 
     def settle(self, outcome: Outcome) -> EngineEvent:
         event = EngineEvent(outcome=outcome)
-        for entry in outcome.sent:
-            self.flying.discard(entry.ident)
-            if outcome.not_sent:
+        self.flying.difference_update([entry.ident for entry in outcome.sent])
+        if outcome.not_sent:
+            for entry in outcome.sent:
                 entry.attempts -= 1
         if outcome.not_sent:
             self.stats.requests -= 1
@@ -236,10 +266,11 @@ class Scheduler:
         self.stats.retried += len(retry)
         if retry:
             self._schedule_retry(retry, outcome.size_cut)
-        for entry in outcome.sent:
-            newer = self.blocked.pop(entry.ident, None)
-            if newer is not None:
-                self.add(newer)
+        if self.blocked:
+            for entry in outcome.sent:
+                newer = self.blocked.pop(entry.ident, None)
+                if newer is not None:
+                    self.add(newer)
         return event
 
     def _settle_error(self, sent: list[Entry], code: str, message: str) -> None:
@@ -345,10 +376,9 @@ class Scheduler:
         self.stopped = ("Aborted", f"not done: the call stopped on {type(cause).__name__}: {cause}")
         events: list[EngineEvent] = []
         while self.in_flight:
-            done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                self.in_flight.pop(future)
-                events.append(self.settle(future.result()))
+            number, outcome = self.arrived.popleft() if self.arrived else self.done.get()
+            if self.in_flight.pop(number, None) is not None:
+                events.append(self.settle(outcome))
         self._give_up_pending(*self.stopped)
         if self.drain and self.source is not None:
             # A list's entries were all given: those not pulled yet are reported too.
@@ -412,16 +442,33 @@ class Scheduler:
             timeout = max(0.0, self.delayed[0][0] - self.clock()) if self.delayed else None
             if timeout is not None:
                 timeout = self.deadline.clip(timeout)
-            done, _ = wait(self.in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
-            for future in done:
-                self.in_flight.pop(future)
-                event = self.settle(future.result())
+            self._wait_for_arrivals(timeout)
+            while self.arrived:
+                number, outcome = self.arrived.popleft()
+                if self.in_flight.pop(number, None) is None:
+                    continue
+                # Popped and settled one at a time: if the consumer stops at this event,
+                # the outcomes after it are still in flight for abort() to settle.
+                event = self.settle(outcome)
                 event.given_up = self._take_given_up()
                 event.superseded, self.superseded = self.superseded, 0
                 yield event
         if self.superseded or self.given_up:
             yield EngineEvent(given_up=self._take_given_up(), superseded=self.superseded)
             self.superseded = 0
+
+    def _wait_for_arrivals(self, timeout: float | None) -> None:
+        """Move every request that ended to :attr:`arrived`, waiting up to ``timeout``
+        for the first one."""
+        try:
+            self.arrived.append(self.done.get(timeout=timeout))
+        except queue.Empty:
+            return
+        while True:
+            try:
+                self.arrived.append(self.done.get_nowait())
+            except queue.Empty:
+                return
 
 
 def _after_deadline(entry: Entry) -> str:
