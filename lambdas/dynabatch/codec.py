@@ -285,12 +285,21 @@ def decode_item(wire: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     TypeError
         For an empty or unknown DynamoDB type.
     """
-    return {name: _decode_value(value) for name, value in wire.items()}
+    plain = {}
+    for name, value in wire.items():
+        # Strings and numbers first, without a call: most attributes are one or the other.
+        if "S" in value:
+            plain[name] = value["S"]
+        elif "N" in value:
+            plain[name] = _create_decimal(value["N"])
+        else:
+            plain[name] = _decode_value(value)
+    return plain
 
 
 def decode_items(wire_items: Iterable[Mapping[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """:func:`decode_item` over many items."""
-    return [{name: _decode_value(value) for name, value in item.items()} for item in wire_items]
+    return [decode_item(item) for item in wire_items]
 
 
 def load_body(body: bytes | str) -> dict[str, Any]:

@@ -172,7 +172,9 @@ class Scheduler:
                 kept.append(entry)
         return kept
 
-    def submit(self, chunk: list[Entry]) -> None:
+    def submit(self, chunk: list[Entry], here: bool = False) -> None:
+        """Send ``chunk`` on the pool, or with ``here`` on this thread (it posts its
+        outcome to :attr:`done` all the same, so it is settled like any other)."""
         if self.bucket is not None:
             units = sum(e.units for e in chunk)
             if self.bucket.acquire(units, self.deadline.remaining()) is None:
@@ -186,6 +188,9 @@ class Scheduler:
         self.requests_made += 1
         number = self.requests_made
         self.in_flight[number] = chunk
+        if here:
+            self._send_and_post(number, chunk)
+            return
         try:
             self.executor.submit(self._send_and_post, number, chunk)
         except BaseException:
@@ -194,9 +199,13 @@ class Scheduler:
             raise
 
     def _send_and_post(self, number: int, chunk: list[Entry]) -> None:
-        # Runs on a pool thread. The coordinator waits on one queue for whichever request
-        # ends first: one cheap wake-up, where waiting on futures locks every one of them.
-        outcome = Outcome(sent=chunk, error=("InternalError", "the send did not finish"))
+        # Runs on a pool thread (or the coordinator's, see run). The coordinator waits on
+        # one queue for whichever request ends first: one cheap wake-up, where waiting on
+        # futures locks every one of them. If the send itself is interrupted (Ctrl-C on
+        # the coordinator's thread), the request may or may not have been applied.
+        outcome = Outcome(
+            sent=chunk, error=("Aborted", "the request was interrupted; it may have been applied")
+        )
         try:
             outcome = self._send_safely(chunk)
         finally:
@@ -426,7 +435,10 @@ class Scheduler:
                     break
                 chunk = self.next_chunk()
                 if chunk:
-                    self.submit(chunk)
+                    # The last request of the call goes out on this thread, which would
+                    # otherwise only wait: a call of one request (a user's device list)
+                    # pays no hand-off to a worker and back.
+                    self.submit(chunk, here=exhausted and not (self.ready or self.isolating))
             if self.given_up or self.superseded:
                 yield EngineEvent(given_up=self._take_given_up(), superseded=self.superseded)
                 self.superseded = 0

@@ -62,11 +62,26 @@ def encode_plain_key(
     """
     if type(key) is not dict:
         return None
+    if len(names) == 1:  # most tables: a string partition key alone
+        name = names[0]
+        value: Any = key.get(name)
+        if type(value) is str and value and (not types or types.get(name, "S") == "S"):
+            if value.isascii():
+                length = len(value)
+            else:
+                length = len(value.encode("utf-8"))
+                if length > MAX_PARTITION_KEY_BYTES:
+                    return None
+            if length <= MAX_PARTITION_KEY_BYTES:
+                head = _quote(name)
+                key_text = f'{{{head}:{{"S":{_quote(value)}}}}}' if text else ""
+                name_size = len(name) if name.isascii() else len(name.encode("utf-8"))
+                return (name, value), key_text, name_size + length
     parts = []
     texts = []
     size = 0
     for position, name in enumerate(names):
-        value: Any = key.get(name)
+        value = key.get(name)
         wanted = types.get(name) if types else None
         kind = type(value)
         if kind is str and value and (wanted is None or wanted == "S"):

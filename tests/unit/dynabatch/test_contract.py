@@ -578,3 +578,36 @@ def test_a_key_source_that_raises_settles_and_carries_the_result(
     assert len(result.items["devices"]) + len(result.failures) == 400
     if isinstance(caught.value, BatchAbortedError):
         assert caught.value.__cause__ is error
+
+
+# -- the last request on the caller's thread ---------------------------------------------
+
+
+def test_a_call_of_one_request_sends_it_on_the_callers_thread(batch: BatchClient, ddb: Any) -> None:
+    import threading
+
+    threads: list[threading.Thread] = []
+    ddb.meta.events.register_first(
+        "before-send.dynamodb", lambda **_: threads.append(threading.current_thread())
+    )
+    batch.put_items("devices", devices(20))
+    assert len(batch.get_items({"devices": [{"deviceId": "d-00001"}]}).items["devices"]) == 1
+    assert threads == [threading.current_thread()] * 2  # no hand-off to a worker and back
+    threads.clear()
+    batch.put_items("devices", devices(200))  # 8 requests: all but the last on workers
+    assert len(threads) == 8 and threads.count(threading.current_thread()) == 1
+
+
+def test_an_interrupt_during_a_request_on_the_callers_thread_reports_its_ops(
+    batch: BatchClient, ddb: Any
+) -> None:
+    def interrupt(**_: Any) -> None:
+        raise KeyboardInterrupt
+
+    ddb.meta.events.register_first("before-send.dynamodb.BatchWriteItem", interrupt)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        batch.put_items("devices", devices(20))
+    result = caught.value.result  # type: ignore[attr-defined]
+    assert result.written == 0 and len(result.failures) == 20
+    assert {f.code for f in result.failures} == {"Aborted"}
+    assert "may have been applied" in result.failures[0].reason
