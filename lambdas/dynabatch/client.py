@@ -24,7 +24,7 @@ from .serde import NumberMode
 from .transactions import TransactGet, TransactWriteAction, transact_get, transact_write
 from .types import Delete, GetResult, Item, Put, RequestEvent, Update, UpdateResult, WriteResult
 from .updates import update_items
-from .writer import BatchWriter, WriteOptions, write
+from .writer import BatchWriter, TableOps, WriteOptions, write
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -399,7 +399,7 @@ class BatchClient:
     ) -> WriteResult:
         """Put ``items`` into ``table``; see :meth:`write_items`."""
         ops: Iterable[Put] = (
-            _Ops(Put, table, items)
+            TableOps(Put, table, items)
             if isinstance(items, Sequence)
             else (Put(table, item) for item in items)
         )
@@ -420,7 +420,7 @@ class BatchClient:
     ) -> WriteResult:
         """Delete ``keys`` from ``table``; see :meth:`write_items`."""
         ops: Iterable[Delete] = (
-            _Ops(Delete, table, keys)
+            TableOps(Delete, table, keys)
             if isinstance(keys, Sequence)
             else (Delete(table, key) for key in keys)
         )
@@ -836,25 +836,3 @@ class BatchClient:
             deadline_at=deadline_at,
             raise_on_failure=raise_on_failure,
         )
-
-
-class _Ops(Sequence[Any]):
-    """A list of items or keys seen as puts or deletes into one table, each op made when
-    read: a long list is not doubled by as many long-lived op objects, which would only
-    make Python's garbage collector walk them."""
-
-    def __init__(self, kind: type[Put] | type[Delete], table: str, values: Sequence[Any]) -> None:
-        self.kind, self.table, self.values = kind, table, values
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self.kind(self.table, value) for value in self.values[index]]
-        return self.kind(self.table, self.values[index])
-
-    def __iter__(self) -> Iterator[Any]:
-        kind, table = self.kind, self.table
-        for value in self.values:
-            yield kind(table, value)

@@ -26,7 +26,14 @@ from .retry import Deadline
 from .serde import deserialize_item, item_size, key_identity
 from .types import Capacity, Delete, Failure, Put, RequestEvent, WriteResult
 
-__all__ = ["write", "BatchWriter", "WriteOptions", "ops_from_request_items", "request_events"]
+__all__ = [
+    "write",
+    "BatchWriter",
+    "TableOps",
+    "WriteOptions",
+    "ops_from_request_items",
+    "request_events",
+]
 
 WriteOp = Put | Delete
 
@@ -52,6 +59,28 @@ def ops_from_request_items(
             else:
                 raise ValueError(f"not a PutRequest or DeleteRequest: {request!r}")
     return ops
+
+
+class TableOps(Sequence[Any]):
+    """A list of items (or keys) seen as puts (or deletes) into one table, each op made
+    only when read: a long list is not doubled by as many op objects, and the writer
+    reads the items straight from the list."""
+
+    def __init__(self, kind: type[Put] | type[Delete], table: str, values: Sequence[Any]) -> None:
+        self.kind, self.table, self.values = kind, table, values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self.kind(self.table, value) for value in self.values[index]]
+        return self.kind(self.table, self.values[index])
+
+    def __iter__(self) -> Iterator[Any]:
+        kind, table = self.kind, self.table
+        for value in self.values:
+            yield kind(table, value)
 
 
 @dataclass(frozen=True)
@@ -102,7 +131,9 @@ class _Write:
         names = self.key_names(op.table)
         types = self.ctx.key_types(op.table)
         if self.ctx.lean:
-            return _lean_entry(op, names, types)
+            if isinstance(op, Put):
+                return _lean_entry(True, op.table, op.item, names, types)
+            return _lean_entry(False, op.table, op.key, names, types)
         if isinstance(op, Put):
             wire, size, key = prepare_item(op.table, op.item, names, types)
             request: dict[str, Any] = {"PutRequest": {"Item": wire}}
@@ -175,6 +206,8 @@ class _Write:
     def _source(self, ops: Iterable[WriteOp]) -> tuple[Iterator[Entry], bool]:
         if not isinstance(ops, Sequence):
             return self.entries(ops), False
+        if type(ops) is TableOps:
+            return self._table_source(ops), True
         # A list is de-duplicated whole, so no key is written twice. Only the keys are
         # looked at up front; each op is encoded when the scheduler pulls it, so a long
         # list is never held encoded all at once.
@@ -206,6 +239,56 @@ class _Write:
             unique[ident] = made
         return self._entries_of(ops, list(unique.items())), True
 
+    def _table_source(self, ops: TableOps) -> Iterator[Entry]:
+        """:meth:`_source` for one table's items or keys (put_items, delete_items): the
+        same, read straight from the caller's list."""
+        unique: dict[Hashable, int | Entry] = {}
+        self._unique, self._ops = unique, ops
+        table = ops.table
+        try:
+            names = self.key_names(table)
+        except TableUnavailable as error:
+            for op in ops:
+                self._refuse(op, error.code, error.message, None)
+            return iter(())
+        types = self.ctx.key_types(table)
+        for position, value in enumerate(ops.values):
+            fast = fast_key_identity(value, names, types)
+            if fast is None:  # an unusual key: checked (and refused) here, as a whole
+                op = ops[position]
+                try:
+                    made: int | Entry = self.entry(op)
+                except InvalidItemError as error:
+                    self._refuse(op, error.code, str(error), error.key)
+                    continue
+                ident = made.ident
+            else:
+                made, ident = position, (table, fast)
+            if unique.pop(ident, None) is not None:
+                self.result.superseded += 1
+            unique[ident] = made
+        return self._table_entries(ops, names, types, list(unique.items()))
+
+    def _table_entries(
+        self,
+        ops: TableOps,
+        names: tuple[str, ...],
+        types: Mapping[str, str] | None,
+        unique: list[tuple[Hashable, int | Entry]],
+    ) -> Iterator[Entry]:
+        if not self.ctx.lean:
+            yield from self._entries_of(ops, unique)
+            return
+        table, values, is_put = ops.table, ops.values, ops.kind is Put
+        for ident, made in unique:
+            if isinstance(made, Entry):
+                yield made
+                continue
+            try:
+                yield _lean_entry(is_put, table, values[made], names, types, ident)
+            except InvalidItemError as error:
+                self._refuse(ops[made], error.code, str(error), error.key)
+
     def _entries_of(
         self, ops: Sequence[WriteOp], unique: list[tuple[Hashable, int | Entry]]
     ) -> Iterator[Entry]:
@@ -223,7 +306,10 @@ class _Write:
                 if op.table != table:  # tables were all described in the first pass
                     table = op.table
                     names, types = self.key_names(table), self.ctx.key_types(table)
-                yield _lean_entry(op, names, types, ident)
+                if isinstance(op, Put):
+                    yield _lean_entry(True, table, op.item, names, types, ident)
+                else:
+                    yield _lean_entry(False, table, op.key, names, types, ident)
             except InvalidItemError as error:
                 self._refuse(op, error.code, str(error), error.key)
 
@@ -307,45 +393,54 @@ _MEMBER = {"PutRequest": "Item", "DeleteRequest": "Key"}
 
 
 def _lean_entry(
-    op: WriteOp, names: tuple[str, ...], types: Mapping[str, str] | None, ident: Any = None
+    is_put: bool,
+    table: str,
+    value: Any,
+    names: tuple[str, ...],
+    types: Mapping[str, str] | None,
+    ident: Any = None,
 ) -> Entry:
-    """An entry for the lean wire: the item encoded and sized in one walk, checked as
+    """An entry for the lean wire: a put of the item ``value`` (or with ``is_put`` false, a
+    delete of the key ``value``), encoded and sized in one walk, checked as
     :func:`prepare_item` checks it, with the same errors. ``ident``: the entry's identity
     (table and key), if already known."""
-    if isinstance(op, Put):
-        item = op.item
+    if is_put:
         try:
-            if type(item) is not dict and not isinstance(item, Mapping):
+            if type(value) is not dict and not isinstance(value, Mapping):
                 raise TypeError("not a mapping")
-            text, size = encode_item(item)
+            text, size = encode_item(value)
         except (TypeError, ValueError, ArithmeticError):
             # The codec refuses what serde refuses: let checks.py word the error.
-            prepare_item(op.table, item, names, types)
+            prepare_item(table, value, names, types)
             raise
         if ident is None:
-            key = fast_key_identity(item, names, types)
+            key = fast_key_identity(value, names, types)
             if key is None:
-                key = key_identity(prepare_key(op.table, item, names, types))
-            ident = (op.table, key)
+                key = key_identity(prepare_key(table, value, names, types))
+            ident = (table, key)
         if size > MAX_ITEM_BYTES:
-            plain_key = {name: item[name] for name in names if name in item} or None
-            raise ItemTooLargeError(op.table, plain_key, size, MAX_ITEM_BYTES)
-        units = float(max(1, math.ceil(size / 1024)))
-        kind = "PutRequest"
+            plain_key = {name: value[name] for name in names if name in value} or None
+            raise ItemTooLargeError(table, plain_key, size, MAX_ITEM_BYTES)
+        # The whole write request's text, so that a request's body is only a join.
+        return Entry(
+            table,
+            ident,
+            "PutRequest",
+            size,
+            float(-(-size // 1024) or 1),  # write units: one per KB begun
+            text=f'{{"PutRequest":{{"Item":{text}}}}}',
+        )
+    made = encode_plain_key(value, names, types)
+    if made is None:
+        key = key_identity(prepare_key(table, value, names, types))
+        text, size = encode_item({name: value[name] for name in names})
     else:
-        made = encode_plain_key(op.key, names, types)
-        if made is None:
-            key = key_identity(prepare_key(op.table, op.key, names, types))
-            text, size = encode_item({name: op.key[name] for name in names})
-        else:
-            key, text, size = made
-        if ident is None:
-            ident = (op.table, key)
-        units = 1.0
-        kind = "DeleteRequest"
-    # The whole write request's text, so that a request's body is only a join.
-    text = f'{{"{kind}":{{"{_MEMBER[kind]}":{text}}}}}'
-    return Entry(op.table, ident, kind, size, units, text=text)
+        key, text, size = made
+    if ident is None:
+        ident = (table, key)
+    return Entry(
+        table, ident, "DeleteRequest", size, 1.0, text=f'{{"DeleteRequest":{{"Key":{text}}}}}'
+    )
 
 
 def request_events(operation: str, outcome: Outcome) -> list[RequestEvent]:
