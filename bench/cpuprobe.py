@@ -11,6 +11,7 @@ parsing, the batch layer's packing and threads all run for real; the transport's
 
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import threading
@@ -89,24 +90,32 @@ def measure_cpu(
                 data: list[Any] = [device_key(i) for i in range(workload.n)]
             else:
                 data = [device(i) for i in range(workload.n)]
-            for name, method in built.items():
-                samples = []
-                for _ in range(repeats):
+            # Rounds interleave the methods, so that a slow spell of this (shared, noisy)
+            # machine falls on every method alike rather than on one method's runs.
+            samples: dict[str, list[float]] = {name: [] for name in built}
+            requests: dict[str, int] = {}
+            for _ in range(repeats):
+                for name, method in built.items():
                     transport.cpu = 0.0
                     transport.requests = 0
+                    # Each run starts with no garbage left by another method: the garbage
+                    # a run makes, it collects on its own clock.
+                    gc.collect()
                     cpu = time.process_time()
                     if workload.kind == "read":
                         method.read(DEVICE_TABLE, data)
                     else:
                         method.write(DEVICE_TABLE, data)
                     cpu = time.process_time() - cpu - transport.cpu
-                    samples.append(cpu / workload.n * 1e6)
+                    samples[name].append(cpu / workload.n * 1e6)
+                    requests[name] = transport.requests
+            for name, method in built.items():
                 row = {
                     "method": name,
                     "workload": workload_name,
-                    "cpu_us_per_item": statistics.median(samples),
-                    "requests": transport.requests,
-                    "samples": samples,
+                    "cpu_us_per_item": statistics.median(samples[name]),
+                    "requests": requests[name],
+                    "samples": samples[name],
                 }
                 log(f"  CPU {workload.short} {method.name}: {row['cpu_us_per_item']:.1f} µs/item")
                 rows.append(row)
