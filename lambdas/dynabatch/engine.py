@@ -31,7 +31,16 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from .capacity import TokenBucket
 from .constants import TABLE_ERROR_CODES
-from .entries import EngineEvent, Entry, GivenUp, Outcome, Sender, max_sends_per_op, split_limit
+from .entries import (
+    EngineEvent,
+    Entry,
+    GivenUp,
+    Outcome,
+    Preparer,
+    Sender,
+    max_sends_per_op,
+    split_limit,
+)
 from .metrics import CallStats
 from .retry import Deadline, RetryPolicy, error_code, is_throttle, is_transient
 
@@ -62,8 +71,10 @@ class Scheduler:
         stats: CallStats,
         bucket: TokenBucket | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        prepare: Preparer | None = None,
     ) -> None:
         self.send = send
+        self.prepare = prepare
         self.executor = executor
         self.concurrency = concurrency
         self.max_count = max_count
@@ -217,9 +228,19 @@ class Scheduler:
         if self.deadline.expired():
             # Queued on the pool past the deadline: it must not start after all.
             return Outcome(sent=chunk, unprocessed=list(chunk), not_sent=True)
+        refused: list[tuple[Entry, str, str]] = []
+        if self.prepare is not None:
+            # Per-item work done here, once per request, rather than on the coordinator.
+            try:
+                chunk, refused = self.prepare(chunk)
+            except Exception as error:  # a worker must never lose its entries
+                return Outcome(sent=chunk, error=(type(error).__name__, str(error)))
+            if not chunk:
+                return Outcome(sent=[], not_sent=True, refused=refused)
         started = time.perf_counter()
         outcome = self._send_and_classify(chunk)
         outcome.duration = time.perf_counter() - started
+        outcome.refused = refused
         return outcome
 
     def _send_and_classify(self, chunk: list[Entry]) -> Outcome:
@@ -244,6 +265,10 @@ class Scheduler:
     def settle(self, outcome: Outcome) -> EngineEvent:
         event = EngineEvent(outcome=outcome)
         self.flying.difference_update([entry.ident for entry in outcome.sent])
+        for entry, code, reason in outcome.refused:
+            self.flying.discard(entry.ident)
+            entry.attempts -= 1  # never sent
+            self._give_up(entry, code, reason)
         if outcome.not_sent:
             for entry in outcome.sent:
                 entry.attempts -= 1
@@ -276,7 +301,7 @@ class Scheduler:
         if retry:
             self._schedule_retry(retry, outcome.size_cut)
         if self.blocked:
-            for entry in outcome.sent:
+            for entry in [*outcome.sent, *(refused for refused, _, _ in outcome.refused)]:
                 newer = self.blocked.pop(entry.ident, None)
                 if newer is not None:
                     self.add(newer)

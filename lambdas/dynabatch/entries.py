@@ -9,7 +9,15 @@ from typing import Any
 
 from .retry import RetryPolicy
 
-__all__ = ["Entry", "Outcome", "GivenUp", "EngineEvent", "Sender", "max_sends_per_op"]
+__all__ = [
+    "Entry",
+    "Outcome",
+    "GivenUp",
+    "EngineEvent",
+    "Sender",
+    "Preparer",
+    "max_sends_per_op",
+]
 
 
 def max_sends_per_op(policy: RetryPolicy, max_count: int) -> int:
@@ -28,7 +36,9 @@ class Entry:
     """One key to read or one write request, in wire (DynamoDB JSON) form.
 
     On the lean wire, a write's ``request`` is only its kind (``"PutRequest"`` or
-    ``"DeleteRequest"``) and ``text`` carries the encoded item or key.
+    ``"DeleteRequest"``), ``text`` carries the whole encoded request and ``value`` the item
+    or key as given. A put may leave the coordinator unencoded (``text`` None, ``size`` 0):
+    the worker that sends it encodes it (see ``Scheduler(prepare=...)``).
     """
 
     table: str
@@ -38,8 +48,10 @@ class Entry:
     units: float = 1.0
     attempts: int = 0
     splits: int = 0
-    #: The lean wire's encoded item or key (:func:`dynabatch.codec.encode_item`), if any.
+    #: The lean wire's encoded request (:func:`dynabatch.codec.encode_item` inside), if any.
     text: str | None = None
+    #: The item or key as the caller gave it (lean wire writes).
+    value: Any = None
 
 
 @dataclass
@@ -57,6 +69,9 @@ class Outcome:
     duration: float = 0.0
     # The deadline passed before the request could start: nothing was sent.
     not_sent: bool = False
+    # Entries the worker found it cannot send (an item too large, a value DynamoDB cannot
+    # store), each with a code and a reason: never sent, not in ``sent``.
+    refused: list[tuple[Entry, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -78,3 +93,5 @@ class EngineEvent:
 
 
 Sender = Callable[[list[Entry]], Outcome]
+#: Runs on the worker before a send: the entries to send and those refused.
+Preparer = Callable[[list[Entry]], tuple[list[Entry], list[tuple[Entry, str, str]]]]

@@ -109,6 +109,14 @@ class _Write:
         self._unique: dict[Hashable, int | Entry] = {}
         self._ops: Sequence[WriteOp] = ()
         self.deadline = Deadline(ctx.retry, options.deadline_at, ctx.clock)
+        # A put's size is needed before sending only to pace a capacity budget or to pack
+        # requests under a byte limit tighter than 25 items of 400 KB: otherwise the
+        # worker that sends it encodes and sizes it (refusing it alone if it must).
+        self.defer = bool(
+            ctx.lean
+            and ctx.capacity_write is None
+            and ctx.max_request_bytes >= MAX_WRITE_ITEMS * MAX_ITEM_BYTES
+        )
 
     def key_names(self, table: str) -> tuple[str, ...]:
         # One DescribeTable per table and call at most, a failure remembered too.
@@ -162,6 +170,25 @@ class _Write:
         if key is None and isinstance(op, Delete) and isinstance(op.key, Mapping):
             key = dict(op.key)
         self.result.failures.append(Failure(op.table, key, code, reason, request, 0))
+
+    def prepare(self, chunk: list[Entry]) -> tuple[list[Entry], list[tuple[Entry, str, str]]]:
+        """On the worker, before sending: encode the puts not encoded yet; an item
+        DynamoDB would refuse is refused alone, the rest go."""
+        ready: list[Entry] = []
+        refused: list[tuple[Entry, str, str]] = []
+        for entry in chunk:
+            if entry.text is None:
+                names = self.key_names(entry.table)
+                try:
+                    text, size = _encode_put(
+                        entry.table, entry.value, names, self.ctx.key_types(entry.table)
+                    )
+                except InvalidItemError as error:
+                    refused.append((entry, error.code, str(error)))
+                    continue
+                entry.text, entry.size, entry.units = text, size, _write_units(size)
+            ready.append(entry)
+        return ready, refused
 
     def send(self, chunk: list[Entry]) -> Outcome:
         # Runs on a worker: building the body (lean) or botocore's serialising happens here.
@@ -280,9 +307,13 @@ class _Write:
             yield from self._entries_of(ops, unique)
             return
         table, values, is_put = ops.table, ops.values, ops.kind is Put
+        defer = is_put and self.defer
         for ident, made in unique:
             if isinstance(made, Entry):
                 yield made
+                continue
+            if defer:  # encoded by the worker that sends it (see prepare)
+                yield Entry(table, ident, "PutRequest", 0, 1.0, value=values[made])
                 continue
             try:
                 yield _lean_entry(is_put, table, values[made], names, types, ident)
@@ -306,7 +337,9 @@ class _Write:
                 if op.table != table:  # tables were all described in the first pass
                     table = op.table
                     names, types = self.key_names(table), self.ctx.key_types(table)
-                if isinstance(op, Put):
+                if isinstance(op, Put) and self.defer:  # encoded by the worker (prepare)
+                    yield Entry(table, ident, "PutRequest", 0, 1.0, value=op.item)
+                elif isinstance(op, Put):
                     yield _lean_entry(True, table, op.item, names, types, ident)
                 else:
                     yield _lean_entry(False, table, op.key, names, types, ident)
@@ -329,6 +362,7 @@ class _Write:
                 stats=stats,
                 bucket=ctx.capacity_write,
                 sleep=ctx.sleep,
+                prepare=self.prepare if self.defer else None,
             )
             for event in scheduler.run(source, drain_on_deadline=is_list):
                 self._handle(event, notify=True)
@@ -374,7 +408,11 @@ class _Write:
 
     def _failure(self, gone: GivenUp) -> Failure:
         entry = gone.entry
-        if entry.text is not None:
+        if entry.value is not None:  # the op as the caller gave it
+            value = entry.value
+            plain = dict(value) if isinstance(value, Mapping) else value
+            request = {entry.request: {_MEMBER[entry.request]: plain}}
+        elif entry.text is not None:
             ((kind, wrapped),) = load_body(entry.text).items()
             request = {kind: {_MEMBER[kind]: decode_item(wrapped[_MEMBER[kind]])}}
         else:
@@ -405,31 +443,13 @@ def _lean_entry(
     :func:`prepare_item` checks it, with the same errors. ``ident``: the entry's identity
     (table and key), if already known."""
     if is_put:
-        try:
-            if type(value) is not dict and not isinstance(value, Mapping):
-                raise TypeError("not a mapping")
-            text, size = encode_item(value)
-        except (TypeError, ValueError, ArithmeticError):
-            # The codec refuses what serde refuses: let checks.py word the error.
-            prepare_item(table, value, names, types)
-            raise
+        text, size = _encode_put(table, value, names, types)
         if ident is None:
             key = fast_key_identity(value, names, types)
             if key is None:
                 key = key_identity(prepare_key(table, value, names, types))
             ident = (table, key)
-        if size > MAX_ITEM_BYTES:
-            plain_key = {name: value[name] for name in names if name in value} or None
-            raise ItemTooLargeError(table, plain_key, size, MAX_ITEM_BYTES)
-        # The whole write request's text, so that a request's body is only a join.
-        return Entry(
-            table,
-            ident,
-            "PutRequest",
-            size,
-            float(-(-size // 1024) or 1),  # write units: one per KB begun
-            text=f'{{"PutRequest":{{"Item":{text}}}}}',
-        )
+        return Entry(table, ident, "PutRequest", size, _write_units(size), text=text, value=value)
     made = encode_plain_key(value, names, types)
     if made is None:
         key = key_identity(prepare_key(table, value, names, types))
@@ -438,9 +458,31 @@ def _lean_entry(
         key, text, size = made
     if ident is None:
         ident = (table, key)
-    return Entry(
-        table, ident, "DeleteRequest", size, 1.0, text=f'{{"DeleteRequest":{{"Key":{text}}}}}'
-    )
+    text = f'{{"DeleteRequest":{{"Key":{text}}}}}'
+    return Entry(table, ident, "DeleteRequest", size, 1.0, text=text, value=value)
+
+
+def _encode_put(
+    table: str, item: Any, names: tuple[str, ...], types: Mapping[str, str] | None
+) -> tuple[str, int]:
+    """The whole PutRequest's text (so that a request's body is only a join) and the
+    item's size; :class:`InvalidItemError` for an item DynamoDB would refuse."""
+    try:
+        if type(item) is not dict and not isinstance(item, Mapping):
+            raise TypeError("not a mapping")
+        text, size = encode_item(item)
+    except (TypeError, ValueError, ArithmeticError):
+        # The codec refuses what serde refuses: let checks.py word the error.
+        prepare_item(table, item, names, types)
+        raise
+    if size > MAX_ITEM_BYTES:
+        plain_key = {name: item[name] for name in names if name in item} or None
+        raise ItemTooLargeError(table, plain_key, size, MAX_ITEM_BYTES)
+    return f'{{"PutRequest":{{"Item":{text}}}}}', size
+
+
+def _write_units(size: int) -> float:
+    return float(-(-size // 1024) or 1)  # one write unit per KB begun
 
 
 def request_events(operation: str, outcome: Outcome) -> list[RequestEvent]:

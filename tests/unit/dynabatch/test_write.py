@@ -374,3 +374,46 @@ def test_every_type_round_trips_and_a_delete_sends_the_whole_key(
     assert sorted(item["at"] for item in stored(ddb, "readings")) == list(range(2, 31, 2))
     deletes = [r for p in write_requests(recorder) for r in p["RequestItems"]["readings"]][30:]
     assert {tuple(r["DeleteRequest"]["Key"]) for r in deletes} == {("deviceId", "at")}
+
+
+def test_a_request_whose_every_item_is_refused_is_never_sent(
+    batch: BatchClient, recorder: Recorder, ddb: Any
+) -> None:
+    bad = [
+        {"deviceId": "nan", "temp": float("nan")},
+        {"deviceId": "huge", "blob": "x" * MAX_ITEM_BYTES},
+        {"deviceId": "empty", "tags": set()},
+    ]
+    result = batch.put_items("devices", bad, raise_on_unprocessed=False)
+
+    assert write_requests(recorder) == [] and result.requests == 0 and result.written == 0
+    codes = {f.key["deviceId"]: (f.code, f.attempts) for f in result.failures}  # type: ignore[index]
+    assert codes == {
+        "nan": ("InvalidItem", 0),
+        "huge": ("ItemTooLarge", 0),
+        "empty": ("InvalidItem", 0),
+    }
+    assert result.failures[0].request == {"PutRequest": {"Item": bad[0]}}
+
+
+def test_items_are_encoded_by_the_workers_that_send_them(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Per-item work is done once per request on the worker, not on the caller's thread
+    # (which sends only the last request itself).
+    import threading
+
+    from dynabatch import writer
+
+    encoded_on: list[threading.Thread] = []
+    encode = writer.encode_item
+
+    def recording(item: Any) -> Any:
+        encoded_on.append(threading.current_thread())
+        return encode(item)
+
+    monkeypatch.setattr(writer, "encode_item", recording)
+    with BatchClient(ddb, wire="lean", concurrency=4, retry=FAST, key_schemas=KEYS) as batch:
+        assert batch.put_items("devices", devices(200)).written == 200
+    assert len(encoded_on) == 200
+    assert encoded_on.count(threading.current_thread()) <= MAX_WRITE_ITEMS
