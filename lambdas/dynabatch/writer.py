@@ -408,6 +408,14 @@ class _Write:
 
     def _failure(self, gone: GivenUp) -> Failure:
         entry = gone.entry
+        code, reason = gone.code, gone.reason
+        if entry.text is None and entry.value is not None and entry.request == "PutRequest":
+            # Given up before a worker encoded it: say so if it could never be written.
+            names = self.key_names(entry.table)
+            try:
+                _encode_put(entry.table, entry.value, names, self.ctx.key_types(entry.table))
+            except InvalidItemError as error:
+                code, reason = error.code, str(error)
         if entry.value is not None:  # the op as the caller gave it
             value = entry.value
             plain = dict(value) if isinstance(value, Mapping) else value
@@ -423,7 +431,7 @@ class _Write:
             key = {n: item[n] for n in names if n in item} if isinstance(names, tuple) else None
         else:
             key = request["DeleteRequest"]["Key"]
-        return Failure(entry.table, key, gone.code, gone.reason, request, entry.attempts)
+        return Failure(entry.table, key, code, reason, request, entry.attempts)
 
 
 #: A write request's kind to the member holding its item or key.
