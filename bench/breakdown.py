@@ -8,8 +8,9 @@ a full request, 25 devices written or 100 read, and divided by the items in it:
   signing) as the client call's time less those and less the in-process transport;
 - lean path: ``codec`` (encode + size + body) / ``load_body`` + ``decode_items``, and
   ``WireClient.call``'s own time (request, SigV4, prepare, events, crc) less the parse;
-- HTTP: one ``URLLib3Session.send`` of the same request to the bench responder on
-  127.0.0.1 (the client side only), the same for both paths;
+- HTTP: one send of the same request to the bench responder on 127.0.0.1 over a kept-alive
+  connection (the client side only): botocore's ``URLLib3Session`` on the botocore path,
+  the lean wire's ``KeepAlivePool`` (``http.client``) on the lean path;
 - layer: ``BatchClient.put_items`` / ``get_items`` of 1,000 items on each wire through the
   in-process transport, less that path's parts: packing, threads, futures, retries' checks.
 """
@@ -24,10 +25,11 @@ from typing import Any
 
 import botocore.serialize
 import dynabatch
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSPreparedRequest, HeadersDict
 from botocore.httpsession import URLLib3Session
 from botocore.parsers import create_parser
 from dynabatch import codec, serde
+from dynabatch.connections import KeepAlivePool
 from dynabatch.wire import WireClient
 
 from .cpuprobe import UNREACHABLE, StubTransport
@@ -119,23 +121,27 @@ class _Parts:
         codec.decode_items(codec.load_body(self.answer).get("Responses", {}).get(DEVICE_TABLE, ()))
 
 
-def _http_us(parts: _Parts, calls: int) -> float:
+def _http_us(parts: _Parts, calls: int, lean: bool) -> float:
     """Client-side CPU of sending the request over a kept-alive socket to the responder."""
     with Endpoint("client-bound", 0) as endpoint:
-        session = URLLib3Session(max_pool_connections=1)
-        wire = WireClient(dynabatch.make_client(1, endpoint_url=endpoint.url), http_session=session)
-        body = parts.lean_serialise().encode()
-        request = AWSRequest(
-            "POST",
-            endpoint.url + "/",
-            data=body,
-            headers={
-                "X-Amz-Target": "DynamoDB_20120810." + parts.operation,
-                "Content-Type": "application/x-amz-json-1.0",
-            },
+        session: Any = (
+            KeepAlivePool(endpoint.url, max_size=1)
+            if lean
+            else URLLib3Session(max_pool_connections=1)
         )
-        wire._sign(request)
-        prepared = request.prepare()
+        client = dynabatch.make_client(1, endpoint_url=endpoint.url)
+        wire = WireClient(client, http_session=session)
+        body = parts.lean_serialise().encode()
+        headers = wire.signer.sign(
+            client._get_credentials().get_frozen_credentials(),
+            "DynamoDB_20120810." + parts.operation,
+            "application/x-amz-json-1.0",
+            body,
+        )
+        headers["Content-Length"] = str(len(body))
+        prepared = AWSPreparedRequest(
+            "POST", endpoint.url + "/", HeadersDict(headers), body, False, {}
+        )
         result = _us(lambda: session.send(prepared).content, parts.n, calls)
         session.close()
         return result
@@ -172,7 +178,8 @@ def _one_kind(
         parts.client, transport, lambda: wire.call(parts.operation, body), n, calls
     )
     load_only = _us(lambda: codec.load_body(parts.answer), n, calls)  # the parse call() does itself
-    http = _http_us(parts, calls)
+    http = _http_us(parts, calls, lean=False)
+    lean_http = _http_us(parts, calls, lean=True)
     layer_total = _layer_us(kind, transport, layer_items, "botocore")
     lean_total = _layer_us(kind, transport, layer_items, "lean")
     layer_serialise = _us(parts.layer_serialise, n, calls)
@@ -188,7 +195,7 @@ def _one_kind(
     lean_row = {
         "serialise": lean_serialise,
         "sign and send path": whole_wire - load_only,
-        "HTTP (client side)": http,
+        "HTTP (client side)": lean_http,
         "parse": lean_parse,
         # The layer on its lean wire, less the pieces above (whole_wire holds load_only).
         "layer": lean_total - lean_serialise - whole_wire - (lean_parse - load_only),

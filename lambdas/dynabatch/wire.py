@@ -9,7 +9,7 @@ else: its credentials (refreshed as botocore refreshes them), region, endpoint (
 so that moto's in-process mock and the tests' ``before-send`` hooks see every request.
 
 It relies on public botocore pieces (``AWSPreparedRequest``, ``HeadersDict``,
-``URLLib3Session``, the event emitter, its JSON parser for errors, ``client.exceptions``)
+``AWSResponse``, the event emitter, its JSON parser for errors, ``client.exceptions``)
 plus two read-only private ones, ``client._get_credentials()`` and the client's user-agent
 builder; ``tests/unit/dynabatch/test_wire.py`` has a canary that fails if an upgrade moves
 them.
@@ -37,11 +37,11 @@ from urllib.parse import quote, urlsplit
 from botocore.awsrequest import AWSPreparedRequest, HeadersDict
 from botocore.exceptions import ChecksumError, ClientError, NoCredentialsError
 from botocore.hooks import first_non_none_response
-from botocore.httpsession import URLLib3Session
 from botocore.parsers import create_parser
 from botocore.utils import is_valid_ipv6_endpoint_url, normalize_url_path
 
 from .codec import load_body
+from .connections import session_for
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -64,8 +64,10 @@ class WireClient:
         TLS verification as botocore takes it (``False``, or a CA bundle path); ``None``
         uses ``REQUESTS_CA_BUNDLE``/``AWS_CA_BUNDLE`` like botocore, else ``True``.
     http_session:
-        Anything with botocore's ``send(prepared_request) -> AWSResponse``; default a new
-        ``URLLib3Session`` with the client's timeouts, proxies and TCP keep-alive setting.
+        Anything with botocore's ``send(prepared_request) -> AWSResponse``; default
+        :func:`dynabatch.connections.session_for` the endpoint: kept-alive ``http.client``
+        connections with the client's TLS, timeouts and TCP keep-alive setting, or
+        botocore's ``URLLib3Session`` when a proxy applies.
 
     Example
     -------
@@ -102,14 +104,12 @@ class WireClient:
         config = meta.config
         pool = max(max_pool_connections or 0, config.max_pool_connections)
         self.max_pool_connections = pool
-        self.http_session = http_session or URLLib3Session(
+        self.http_session = http_session or session_for(
+            self._url,
+            config,
             verify=_verify(verify),
-            proxies=config.proxies,
-            timeout=(config.connect_timeout, config.read_timeout),
             max_pool_connections=pool,
             socket_options=_socket_options(config.tcp_keepalive),
-            client_cert=config.client_cert,
-            proxies_config=config.proxies_config,
         )
 
     def call(self, operation: str, body: str | bytes) -> dict[str, Any]:
