@@ -187,15 +187,17 @@ def _botocore_error(error: BaseException, url: str, *, connecting: bool) -> Base
     treats each as transient and sends again); anything else as it is."""
     if not isinstance(error, Exception) or isinstance(error, BotoCoreError):
         return error
+    mapped: BaseException = error
     if isinstance(error, TimeoutError):  # socket.timeout is TimeoutError
         if connecting:
-            return ConnectTimeoutError(endpoint_url=url, error=error)
-        return ReadTimeoutError(endpoint_url=url, error=error)
-    if connecting and isinstance(error, OSError):  # refused, unreachable, no such host, TLS
-        return EndpointConnectionError(endpoint_url=url, error=error)
-    if isinstance(error, (OSError, http.client.HTTPException)):
-        return ConnectionClosedError(endpoint_url=url, error=error)
-    return error
+            mapped = ConnectTimeoutError(endpoint_url=url, error=error)
+        else:
+            mapped = ReadTimeoutError(endpoint_url=url, error=error)
+    elif connecting and isinstance(error, OSError):  # refused, unreachable, no such host, TLS
+        mapped = EndpointConnectionError(endpoint_url=url, error=error)
+    elif isinstance(error, (OSError, http.client.HTTPException)):
+        mapped = ConnectionClosedError(endpoint_url=url, error=error)
+    return mapped
 
 
 def _tls_context(verify: bool | str, client_cert: str | tuple[str, str] | None) -> ssl.SSLContext:

@@ -128,4 +128,4 @@ def wire_identity(item: Mapping[str, Mapping[str, Any]], names: tuple[str, ...])
         value = item.get(name)
         if value is not None and len(value) == 1 and "S" in value:
             return (name, value["S"])
-    return key_identity(wire_to_botocore(key_of(item, names)))
+    return key_identity(wire_to_botocore(key_of(item, names)))  # type: ignore[arg-type]

@@ -248,11 +248,12 @@ class _Write:
                 raise TypeError(f"expected Put or Delete, got {type(op).__name__}")
             try:
                 names = self.key_names(op.table)
-                source = op.item if type(op) is Put else op.key
+                source = op.item if isinstance(op, Put) else op.key
                 fast = fast_key_identity(source, names, ctx.key_types(op.table))
+                made: int | Entry
                 if fast is None:  # an unusual key: checked (and refused) here, as a whole
-                    made: int | Entry = self.entry(op)
-                    ident = made.ident
+                    entry = self.entry(op)
+                    made, ident = entry, entry.ident
                 else:
                     made, ident = position, (op.table, fast)
             except InvalidItemError as error:
@@ -279,16 +280,17 @@ class _Write:
                 self._refuse(op, error.code, error.message, None)
             return iter(())
         types = self.ctx.key_types(table)
+        made: int | Entry
         for position, value in enumerate(ops.values):
             fast = fast_key_identity(value, names, types)
             if fast is None:  # an unusual key: checked (and refused) here, as a whole
                 op = ops[position]
                 try:
-                    made: int | Entry = self.entry(op)
+                    entry = self.entry(op)
                 except InvalidItemError as error:
                     self._refuse(op, error.code, str(error), error.key)
                     continue
-                ident = made.ident
+                made, ident = entry, entry.ident
             else:
                 made, ident = position, (table, fast)
             if unique.pop(ident, None) is not None:
@@ -324,7 +326,9 @@ class _Write:
         self, ops: Sequence[WriteOp], unique: list[tuple[Hashable, int | Entry]]
     ) -> Iterator[Entry]:
         lean = self.ctx.lean
-        table, names, types = None, (), None
+        table: str | None = None
+        names: tuple[str, ...] = ()
+        types: Mapping[str, str] | None = None
         for ident, made in unique:
             if isinstance(made, Entry):
                 yield made
@@ -426,9 +430,9 @@ class _Write:
         else:
             request = _plain_wire_request(entry.request)
         if "PutRequest" in request:
-            names = self._names.get(entry.table)
+            known = self._names.get(entry.table)
             item = request["PutRequest"]["Item"]
-            key = {n: item[n] for n in names if n in item} if isinstance(names, tuple) else None
+            key = {n: item[n] for n in known if n in item} if isinstance(known, tuple) else None
         else:
             key = request["DeleteRequest"]["Key"]
         return Failure(entry.table, key, code, reason, request, entry.attempts)
