@@ -1,4 +1,9 @@
-"""The targets of issue 7, read off the figures of one run (never asserted in a test)."""
+"""The targets, read off the figures of one run (never asserted in a test).
+
+The first round's (a device list, a bulk write, CPU budgets, memory, cold start) and the
+best-in-class round's: the least client CPU per item of every method, with and without
+the network, and the fastest method in every cell of the side-by-side table.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +68,86 @@ def _bulk_write(figures: Sequence[Figure]) -> dict[str, Any]:
         f"({ours.seconds * 1000:.0f} ms vs {ours.floor * 1000:.0f} ms); "
         f"{ahead:.2f}x faster than ThreadPoolExecutor({DEFAULT_CONCURRENCY})",
     )
+
+
+#: The peers (not one call per item: it is the baseline, never a way to do bulk work).
+PEERS = ("boto3", "threadpool", "pynamodb", "aiodynamo")
+
+
+def _best_in_class_cpu(cpu_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """No network: at or below aiodynamo's CPU per item, below every other peer, and at
+    most 0.25x botocore's with validation off (the ThreadPoolExecutor peer's client)."""
+    by = {(r["method"], r["workload"]): r["cpu_us_per_item"] for r in cpu_rows}
+    verdicts = []
+    for workload in dict.fromkeys(r["workload"] for r in cpu_rows):
+        name = f"client CPU per item, no network ({workload}): <= aiodynamo, < every peer"
+        ours = by.get(("dynabatch", workload))
+        peers = {p: by[(p, workload)] for p in PEERS if (p, workload) in by}
+        if ours is None or "aiodynamo" not in peers:
+            verdicts.append(_verdict(name, None, ""))
+            continue
+        botocore = peers.get("threadpool", math.nan)
+        best = min(peers, key=peers.__getitem__)
+        met = ours <= peers["aiodynamo"] and all(ours < v for p, v in peers.items())
+        verdicts.append(
+            _verdict(
+                name,
+                met and ours <= 0.25 * botocore,
+                f"dynabatch {ours:.1f} µs/item; aiodynamo {peers['aiodynamo']:.1f}; best "
+                f"peer {best} {peers[best]:.1f}; {ours / botocore:.2f}x botocore "
+                "(validation off)",
+            )
+        )
+    return verdicts
+
+
+def _fastest_everywhere(figures: Sequence[Figure]) -> list[dict[str, Any]]:
+    """Every cell: fastest and least CPU per item; client-bound with 1,000 items or
+    more (the endpoint not the bottleneck): at least 1.2x ahead of the best peer."""
+    cells = dict.fromkeys((f.mode, f.latency_ms, f.workload) for f in figures)
+    verdicts = []
+    for mode, latency, workload in cells:
+        ours = _find(figures, mode, latency, workload, "dynabatch")
+        peers = [f for p in PEERS if (f := _find(figures, mode, latency, workload, p))]
+        if ours is None or not peers:
+            continue
+        fastest = min(peers, key=lambda f: f.seconds)
+        leanest = min(peers, key=lambda f: f.cpu_us_per_item)
+        ahead = fastest.seconds / ours.seconds
+        wanted = 1.2 if mode == "client-bound" and ours.n >= 1000 else 1.0
+        name = (
+            f"{mode} L={latency:g} {workload}: fastest (x{wanted:g} ahead of the best peer) "
+            "and least client CPU"
+        )
+        verdicts.append(
+            _verdict(
+                name,
+                ahead >= wanted and ours.cpu_us_per_item < leanest.cpu_us_per_item,
+                f"{ahead:.2f}x ahead of {fastest.method} ({ours.seconds * 1000:.1f} vs "
+                f"{fastest.seconds * 1000:.1f} ms); CPU {ours.cpu_us_per_item:.1f} µs/item vs "
+                f"{leanest.method} {leanest.cpu_us_per_item:.1f}",
+            )
+        )
+    return verdicts
+
+
+def _near_floor(figures: Sequence[Figure]) -> list[dict[str, Any]]:
+    verdicts = []
+    for workload, limit in (("write10000", 1.3), ("read1000", 1.5)):
+        name = f"{workload} at L=20 (client-bound): <= {limit}x the round-trip floor"
+        ours = _find(figures, "client-bound", 20, workload, "dynabatch")
+        if ours is None or not ours.floor:
+            verdicts.append(_verdict(name, None, ""))
+            continue
+        ratio = ours.seconds / ours.floor
+        verdicts.append(
+            _verdict(
+                name,
+                ratio <= limit,
+                f"{ratio:.2f}x ({ours.seconds * 1000:.1f} ms vs {ours.floor * 1000:.0f} ms)",
+            )
+        )
+    return verdicts
 
 
 def _cpu(cpu_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -131,6 +216,9 @@ def check_targets(
         _device_list(figures, "moto"),
         _bulk_write(figures),
         *_cpu(cpu_rows),
+        *_best_in_class_cpu(cpu_rows),
+        *_fastest_everywhere(figures),
+        *_near_floor(figures),
         *_sweep(sweep_rows),
         *_cold(cold),
     ]
