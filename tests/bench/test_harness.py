@@ -160,3 +160,42 @@ def test_breakdown_times_every_part_of_both_paths_for_a_written_and_a_read_item(
             if not (row["path"] != "botocore" and part == "layer"):
                 assert row[part] == row[part], (row, part)  # measured, not NaN
     assert "| one written (25 a request) | botocore |" in breakdown_table(rows)
+
+
+def test_targets_name_the_cell_and_say_missed_when_a_peer_is_ahead() -> None:
+    # The verdicts people read after a run: a peer ahead in a cell, or a CPU figure above
+    # aiodynamo's, must read MISSED; dynabatch ahead everywhere must read met.
+    from bench.runner import Figure
+    from bench.targets import check_targets
+
+    def figure(method: str, seconds: float, cpu: float) -> Figure:
+        return Figure(
+            "client-bound",
+            20,
+            "write10000",
+            method,
+            10_000,
+            16,
+            seconds,
+            requests=400,
+            cpu_seconds=cpu,
+        )
+
+    ahead = [figure("dynabatch", 0.55, 0.3), figure("aiodynamo", 0.8, 0.6)]
+    behind = [figure("dynabatch", 0.55, 0.3), figure("threadpool", 0.6, 0.2)]
+    cpu = [
+        {"method": "dynabatch", "workload": "write10000", "cpu_us_per_item": 8.0},
+        {"method": "aiodynamo", "workload": "write10000", "cpu_us_per_item": 9.0},
+        {"method": "threadpool", "workload": "write10000", "cpu_us_per_item": 40.0},
+    ]
+
+    def status(verdicts: list[dict[str, object]], start: str) -> str:
+        (found,) = [v for v in verdicts if str(v["target"]).startswith(start)]
+        return str(found["status"])
+
+    assert status(check_targets(ahead, cpu, [], None), "client-bound L=20 write10000") == "met"
+    assert status(check_targets(behind, cpu, [], None), "client-bound L=20 write10000") == "MISSED"
+    assert status(check_targets(ahead, cpu, [], None), "write10000 at L=20") == "met"  # 1.1x
+    assert status(check_targets([], cpu, [], None), "client CPU per item, no") == "met"
+    cpu[0]["cpu_us_per_item"] = 9.5
+    assert status(check_targets([], cpu, [], None), "client CPU per item, no") == "MISSED"
