@@ -214,14 +214,11 @@ class GetStream:
             deserialize = decode_item if self._options.numbers == "decimal" else self._lean_decode
         for table, items in response.get("Responses", {}).items():
             names = self._key_names[table]
-            page: list[tuple[Hashable, Item]] = []
-            for wire_item in items:
-                if unprocessed:  # sizes matter only to tell a 16 MB cut from throttling
-                    returned_bytes += item_size(to_wire(wire_item))
-                ident = (table, wire_identity(wire_item, names))
-                found.add(ident)
-                page.append((ident, deserialize(wire_item)))
-            pages.append((table, page))
+            if unprocessed:  # sizes matter only to tell a 16 MB cut from throttling
+                returned_bytes += sum(item_size(to_wire(wire_item)) for wire_item in items)
+            idents = [(table, wire_identity(wire_item, names)) for wire_item in items]
+            found.update(idents)
+            pages.append((table, list(zip(idents, map(deserialize, items), strict=True))))
         left = {entry.ident for entry in unprocessed}
         missing = [e for e in chunk if e.ident not in found and e.ident not in left]
         # BatchGetItem also stops at 16 MB of response: then going on at once is right,
