@@ -35,19 +35,27 @@ def fast_key_identity(
     non-empty ``str`` or an ``int`` DynamoDB takes, of the table's type: keys almost always
     are, and then no serialiser runs. ``None`` otherwise: :func:`prepare_key` checks the
     rest (and raises its own errors)."""
-    if type(item) is not dict:
-        return None
-    if len(names) == 1:  # most tables: a string partition key alone
-        name = names[0]
-        value: Any = item.get(name)
-        if type(value) is str and value and (not types or types.get(name, "S") == "S"):
-            if len(value) > MAX_PARTITION_KEY_BYTES // 4 and (
-                len(value.encode("utf-8")) > MAX_PARTITION_KEY_BYTES
-            ):
-                return None
-            return (name, value)
+    single = _string_partition_key(item, names, types)
+    if single is not None:
+        return single[:2]
     made = encode_plain_key(item, names, types, text=False)
     return None if made is None else made[0]
+
+
+def _string_partition_key(
+    key: Any, names: tuple[str, ...], types: Mapping[str, str] | None
+) -> tuple[str, str, int] | None:
+    """Most tables' case, quickly: a one-attribute key whose value in ``key`` (a dict) is
+    a non-empty ``str`` DynamoDB takes as the partition key. Its name, value and UTF-8
+    length; ``None`` for anything else (the general path decides)."""
+    if type(key) is not dict or len(names) != 1:
+        return None
+    name = names[0]
+    value: Any = key.get(name)
+    if type(value) is not str or not value or (types and types.get(name, "S") != "S"):
+        return None
+    length = len(value) if value.isascii() else len(value.encode("utf-8"))
+    return (name, value, length) if length <= MAX_PARTITION_KEY_BYTES else None
 
 
 def encode_plain_key(
@@ -60,28 +68,19 @@ def encode_plain_key(
     ``int`` of at most 38 digits, of the table's declared type; ``None`` otherwise (the
     text is ``""`` when ``text`` is false).
     """
+    single = _string_partition_key(key, names, types)
+    if single is not None:
+        only, string, length = single
+        key_text = f'{{{_quote(only)}:{{"S":{_quote(string)}}}}}' if text else ""
+        name_size = len(only) if only.isascii() else len(only.encode("utf-8"))
+        return (only, string), key_text, name_size + length
     if type(key) is not dict:
         return None
-    if len(names) == 1:  # most tables: a string partition key alone
-        name = names[0]
-        value: Any = key.get(name)
-        if type(value) is str and value and (not types or types.get(name, "S") == "S"):
-            if value.isascii():
-                length = len(value)
-            else:
-                length = len(value.encode("utf-8"))
-                if length > MAX_PARTITION_KEY_BYTES:
-                    return None
-            if length <= MAX_PARTITION_KEY_BYTES:
-                head = _quote(name)
-                key_text = f'{{{head}:{{"S":{_quote(value)}}}}}' if text else ""
-                name_size = len(name) if name.isascii() else len(name.encode("utf-8"))
-                return (name, value), key_text, name_size + length
     parts = []
     texts = []
     size = 0
     for position, name in enumerate(names):
-        value = key.get(name)
+        value: Any = key.get(name)
         wanted = types.get(name) if types else None
         kind = type(value)
         if kind is str and value and (wanted is None or wanted == "S"):
