@@ -7,7 +7,9 @@ backoff still ends before it.
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 import queue
 import threading
 import time
@@ -17,8 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.conditions import ConditionBase, ConditionExpressionBuilder
+from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
+from .codec import decode_item
 from .exceptions import BatchLayerError, ThrottledError
 from .expressions import Projection, build_condition, build_projection, merge_expression_parts
 from .metrics import CallStats
@@ -241,20 +245,30 @@ def _pages(
     def count_throttle() -> None:
         stats.throttles += 1
 
+    # On the lean wire a page is one body out and one json.loads back: a page holds up to
+    # 1 MB of items, and botocore's parser walks every attribute of each.
+    lean = batch.lean
+    plain = decode_item if lean else deserialize_item
+    if lean:
+        send: Callable[[], dict[str, Any]] = lambda: batch.send_body(  # noqa: E731
+            operation, request_body(request)
+        )
+    else:
+        send = lambda: batch.call(operation, request)  # noqa: E731
     try:
         while True:
             stats.requests += 1
             start = request.get("ExclusiveStartKey")
             response = send_with_retry(
                 operation,
-                lambda: batch.call(operation, request),
+                send,
                 batch.retry,
                 deadline,
                 on_throttle=count_throttle,
                 sleep=sleep,
-                start_key=deserialize_item(start) if start else None,
+                start_key=plain(start) if start else None,
             )
-            items = [deserialize_item(item) for item in response.get("Items", ())]
+            items = [plain(item) for item in response.get("Items", ())]
             stats.items += len(items)
             consumed = response.get("ConsumedCapacity")
             if consumed:
@@ -262,7 +276,7 @@ def _pages(
             last = response.get("LastEvaluatedKey")
             yield Page(
                 items=items,
-                last_evaluated_key=deserialize_item(last) if last else None,
+                last_evaluated_key=plain(last) if last else None,
                 scanned_count=int(response.get("ScannedCount", len(items))),
                 consumed_capacity=float(consumed["CapacityUnits"]) if consumed else None,
             )
@@ -273,6 +287,20 @@ def _pages(
             request["ExclusiveStartKey"] = last
     finally:
         stats.emit(batch.metrics)
+
+
+def request_body(request: Mapping[str, Any]) -> str:
+    """A Query/Scan request (botocore's parameters, DynamoDB JSON values) as the JSON 1.0
+    body botocore would send: binary values as base64 text."""
+    return json.dumps(request, separators=(",", ":"), default=_binary_text)
+
+
+def _binary_text(value: Any) -> str:
+    if isinstance(value, Binary):
+        value = value.value
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable in a request")
 
 
 _DONE = object()

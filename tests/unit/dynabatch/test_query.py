@@ -340,7 +340,7 @@ def test_the_retry_policy_deadline_counts_from_the_call(ddb: Any, recorder: Reco
     policy = RetryPolicy(max_attempts=1000, base_delay=0.01, max_delay=0.02, deadline=0.2)
     sends: list[float] = []
     ddb.meta.events.register(
-        "before-parameter-build.dynamodb.Scan", lambda **_: sends.append(time.monotonic())
+        "before-send.dynamodb.Scan", lambda **_: sends.append(time.monotonic())
     )
     with BatchClient(ddb, retry=policy, key_schemas=KEYS) as batch:
         items = batch.scan("devices")
@@ -405,3 +405,31 @@ def test_abandoning_a_parallel_scan_leaves_nothing_in_flight(
 
     assert recorder.in_flight == 0
     assert len(recorder.calls("Scan")) == sent < 40
+
+
+def test_binary_sets_and_numbers_come_back_as_stored_on_either_wire(batch: BatchClient) -> None:
+    # A page's items and its filter values pass through JSON (binary as base64) on the
+    # lean wire: what comes back must be what was put, bytes and sets included.
+    stored = [
+        {
+            "deviceId": "d-bin",
+            "at": t,
+            "blob": bytes([t, 0, 255]),
+            "tags": {"a", f"t{t}"},
+            "ratio": Decimal("0.5") + t,
+            "doc": {"raw": [b"\x00", None, True]},
+        }
+        for t in range(12)
+    ]
+    batch.put_items("readings", stored)
+    pages = list(
+        batch.query_pages(
+            "readings",
+            Key("deviceId").eq("d-bin"),
+            filter=Attr("blob").ne(bytes([3, 0, 255])),
+            page_size=5,
+        )
+    )
+    items = [item for page in pages for item in page.items]
+    assert items == [item for item in stored if item["at"] != 3]
+    assert pages[0].last_evaluated_key == {"deviceId": "d-bin", "at": Decimal(4)}

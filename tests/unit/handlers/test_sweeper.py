@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -86,8 +87,9 @@ def test_a_session_refreshed_after_the_index_was_read_is_kept(batch: BatchClient
     stale = new_session("s-refreshed", "u", now - 100)  # what a lagging index still shows
     asked: list[str] = []
 
-    def note_shard(params: dict[str, Any], **_: Any) -> None:
-        values = params.get("ExpressionAttributeValues", {}).values()
+    def note_shard(request: Any, **_: Any) -> None:
+        # From the body as sent, whichever wire built it.
+        values = json.loads(request.body).get("ExpressionAttributeValues", {}).values()
         asked.append(next(v["S"] for v in values if "S" in v))
 
     def lagging_index(parsed: dict[str, Any], **_: Any) -> None:
@@ -101,7 +103,7 @@ def test_a_session_refreshed_after_the_index_was_read_is_kept(batch: BatchClient
             )
 
     client = get_runtime().client
-    client.meta.events.register("before-parameter-build.dynamodb.Query", note_shard)
+    client.meta.events.register_first("before-send.dynamodb.Query", note_shard)
     client.meta.events.register("after-call.dynamodb.Query", lagging_index)
 
     report = sweeper.handler(scheduled_event(), FakeContext())
