@@ -96,11 +96,11 @@ class BatchClient:
         progress displays and custom metrics. An exception from it stops the call
         (:class:`BatchAbortedError`). Each call can pass its own.
     wire:
-        ``"lean"`` (default, or ``DYNABATCH_WIRE``): BatchWriteItem and BatchGetItem
-        bodies are built and parsed by the layer and signed and sent with the client's
-        credentials, endpoint and events (``before-send``), skipping botocore's shape
-        walks; ``"botocore"``: every request goes through the client's methods. Results,
-        errors and failure codes are the same in both.
+        ``"lean"`` (default, or ``DYNABATCH_WIRE``): BatchWriteItem, BatchGetItem, Query
+        and Scan bodies are built and parsed by the layer and signed and sent with the
+        client's credentials, endpoint, connection settings and events (``before-send``),
+        skipping botocore's shape walks; ``"botocore"``: every request goes through the
+        client's methods. Results, errors and failure codes are the same in both.
 
     The contract, for every batch entry point (lists, generators, :class:`BatchWriter`,
     :class:`GetStream`): every op ends done, or in ``result.failures`` with its table, key,

@@ -12,9 +12,10 @@ session when one applies), with the client's TLS verification, client certificat
 timeouts and TCP keep-alive setting.
 
 A connection that the server closed while it sat in the pool is detected when it is
-reused and the request goes out once more on a fresh one (BatchWriteItem and
-BatchGetItem are idempotent); any other failure becomes the botocore exception botocore's
-session raises for it, so the batch layer retries it as it always has.
+reused and the request goes out once more on a fresh one (every request the layer
+sends this way, batch reads and writes, Query and Scan pages, is idempotent); any other
+failure becomes the botocore exception botocore's session raises for it, so the batch
+layer retries it as it always has.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ class BatchContext:
         wire: WireMode = "botocore",
     ) -> None:
         self.client = client
-        #: True when BatchWriteItem and BatchGetItem go through :meth:`send_body`.
+        #: True when BatchWriteItem, BatchGetItem, Query and Scan go through :meth:`send_body`.
         self.lean = wire == "lean"
         self._wire: WireClient | None = None
         self.concurrency = concurrency
