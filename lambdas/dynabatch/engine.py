@@ -155,12 +155,8 @@ class Scheduler:
             return self._drop_failed_tables(group)
         chunk: list[Entry] = []
         size = 0
-        ready, failed, max_count, max_bytes = (
-            self.ready,
-            self.failed_tables,
-            self.max_count,
-            self.max_bytes,
-        )
+        ready, failed = self.ready, self.failed_tables
+        max_count, max_bytes = self.max_count, self.max_bytes
         while ready and len(chunk) < max_count:
             ident, entry = ready.popitem(last=False)
             if chunk and size + entry.size > max_bytes:
@@ -272,7 +268,6 @@ class Scheduler:
         if outcome.not_sent:
             for entry in outcome.sent:
                 entry.attempts -= 1
-        if outcome.not_sent:
             self.stats.requests -= 1
         if self.bucket is not None and outcome.consumed is not None:
             actual = sum(float(c.get("CapacityUnits", 0.0)) for c in outcome.consumed)
