@@ -233,99 +233,44 @@ class _Write:
     def _source(self, ops: Iterable[WriteOp]) -> tuple[Iterator[Entry], bool]:
         if not isinstance(ops, Sequence):
             return self.entries(ops), False
-        if type(ops) is TableOps:
-            return self._table_source(ops), True
         # A list is de-duplicated whole, so no key is written twice. Only the keys are
         # looked at up front; each op is encoded when the scheduler pulls it, so a long
-        # list is never held encoded all at once.
-        # Each key maps to the position of its last op (an int, nothing for the garbage
-        # collector to walk), or to the entry of an unusual op checked here as a whole.
+        # list is never held encoded all at once. Each key maps to the position of its
+        # last op (an int, nothing for the garbage collector to walk), or to the entry of
+        # an unusual op checked here as a whole.
         unique: dict[Hashable, int | Entry] = {}
         self._unique, self._ops = unique, ops
-        ctx = self.ctx
-        for position, op in enumerate(ops):
-            if not isinstance(op, (Put, Delete)):
-                raise TypeError(f"expected Put or Delete, got {type(op).__name__}")
+        table: str | None = None
+        names: tuple[str, ...] = ()
+        types: Mapping[str, str] | None = None
+        made: int | Entry
+        for position, (op_table, _, value) in enumerate(_parts(ops)):
             try:
-                names = self.key_names(op.table)
-                source = op.item if isinstance(op, Put) else op.key
-                fast = fast_key_identity(source, names, ctx.key_types(op.table))
-                made: int | Entry
+                if op_table != table:
+                    table = None  # until the table is known to be there
+                    names, types = self.key_names(op_table), self.ctx.key_types(op_table)
+                    table = op_table
+                fast = fast_key_identity(value, names, types)
                 if fast is None:  # an unusual key: checked (and refused) here, as a whole
-                    entry = self.entry(op)
+                    entry = self.entry(ops[position])
                     made, ident = entry, entry.ident
                 else:
-                    made, ident = position, (op.table, fast)
+                    made, ident = position, (op_table, fast)
             except InvalidItemError as error:
-                self._refuse(op, error.code, str(error), error.key)
+                self._refuse(ops[position], error.code, str(error), error.key)
                 continue
             except TableUnavailable as error:
-                self._refuse(op, error.code, error.message, None)
+                self._refuse(ops[position], error.code, error.message, None)
                 continue
             if unique.pop(ident, None) is not None:
                 self.result.superseded += 1
             unique[ident] = made
         return self._entries_of(ops, list(unique.items())), True
 
-    def _table_source(self, ops: TableOps) -> Iterator[Entry]:
-        """:meth:`_source` for one table's items or keys (put_items, delete_items): the
-        same, read straight from the caller's list."""
-        unique: dict[Hashable, int | Entry] = {}
-        self._unique, self._ops = unique, ops
-        table = ops.table
-        try:
-            names = self.key_names(table)
-        except TableUnavailable as error:
-            for op in ops:
-                self._refuse(op, error.code, error.message, None)
-            return iter(())
-        types = self.ctx.key_types(table)
-        made: int | Entry
-        for position, value in enumerate(ops.values):
-            fast = fast_key_identity(value, names, types)
-            if fast is None:  # an unusual key: checked (and refused) here, as a whole
-                op = ops[position]
-                try:
-                    entry = self.entry(op)
-                except InvalidItemError as error:
-                    self._refuse(op, error.code, str(error), error.key)
-                    continue
-                made, ident = entry, entry.ident
-            else:
-                made, ident = position, (table, fast)
-            if unique.pop(ident, None) is not None:
-                self.result.superseded += 1
-            unique[ident] = made
-        return self._table_entries(ops, names, types, list(unique.items()))
-
-    def _table_entries(
-        self,
-        ops: TableOps,
-        names: tuple[str, ...],
-        types: Mapping[str, str] | None,
-        unique: list[tuple[Hashable, int | Entry]],
-    ) -> Iterator[Entry]:
-        if not self.ctx.lean:
-            yield from self._entries_of(ops, unique)
-            return
-        table, values, is_put = ops.table, ops.values, ops.kind is Put
-        defer = is_put and self.defer
-        for ident, made in unique:
-            if isinstance(made, Entry):
-                yield made
-                continue
-            if defer:  # encoded by the worker that sends it (see prepare)
-                yield Entry(table, ident, "PutRequest", 0, 1.0, value=values[made])
-                continue
-            try:
-                yield _lean_entry(is_put, table, values[made], names, types, ident)
-            except InvalidItemError as error:
-                self._refuse(ops[made], error.code, str(error), error.key)
-
     def _entries_of(
         self, ops: Sequence[WriteOp], unique: list[tuple[Hashable, int | Entry]]
     ) -> Iterator[Entry]:
-        lean = self.ctx.lean
+        lean, defer = self.ctx.lean, self.defer
         table: str | None = None
         names: tuple[str, ...] = ()
         types: Mapping[str, str] | None = None
@@ -333,22 +278,20 @@ class _Write:
             if isinstance(made, Entry):
                 yield made
                 continue
-            op = ops[made]
             try:
                 if not lean:
-                    yield self.entry(op)
+                    yield self.entry(ops[made])
                     continue
-                if op.table != table:  # tables were all described in the first pass
-                    table = op.table
+                op_table, is_put, value = _part(ops, made)
+                if is_put and defer:  # encoded by the worker that sends it (prepare)
+                    yield Entry(op_table, ident, "PutRequest", 0, 1.0, value=value)
+                    continue
+                if op_table != table:  # tables were all described in the first pass
+                    table = op_table
                     names, types = self.key_names(table), self.ctx.key_types(table)
-                if isinstance(op, Put) and self.defer:  # encoded by the worker (prepare)
-                    yield Entry(table, ident, "PutRequest", 0, 1.0, value=op.item)
-                elif isinstance(op, Put):
-                    yield _lean_entry(True, table, op.item, names, types, ident)
-                else:
-                    yield _lean_entry(False, table, op.key, names, types, ident)
+                yield _lean_entry(is_put, op_table, value, names, types, ident)
             except InvalidItemError as error:
-                self._refuse(op, error.code, str(error), error.key)
+                self._refuse(ops[made], error.code, str(error), error.key)
 
     def run(self, ops: Iterable[WriteOp]) -> WriteResult:
         ctx, stats = self.ctx, self.stats
@@ -436,6 +379,33 @@ class _Write:
         else:
             key = request["DeleteRequest"]["Key"]
         return Failure(entry.table, key, code, reason, request, entry.attempts)
+
+
+def _parts(ops: Sequence[WriteOp]) -> Iterator[tuple[str, bool, Any]]:
+    """``(table, is_put, item or key)`` of each op; one table's list (``TableOps``) is
+    read straight from the caller's values, with no op object made."""
+    if type(ops) is TableOps:
+        table, is_put = ops.table, ops.kind is Put
+        for value in ops.values:
+            yield table, is_put, value
+        return
+    for op in ops:
+        if isinstance(op, Put):
+            yield op.table, True, op.item
+        elif isinstance(op, Delete):
+            yield op.table, False, op.key
+        else:
+            raise TypeError(f"expected Put or Delete, got {type(op).__name__}")
+
+
+def _part(ops: Sequence[WriteOp], position: int) -> tuple[str, bool, Any]:
+    """:func:`_parts` of the op at ``position``."""
+    if type(ops) is TableOps:
+        return ops.table, ops.kind is Put, ops.values[position]
+    op = ops[position]
+    if isinstance(op, Put):
+        return op.table, True, op.item
+    return op.table, False, op.key
 
 
 #: A write request's kind to the member holding its item or key.
