@@ -26,7 +26,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.httpsession import URLLib3Session
-from dynabatch.connections import KeepAlivePool
+from dynabatch.connections import Exchange, KeepAlivePool, Waiter
 from dynabatch.wire import WireClient
 
 
@@ -149,14 +149,25 @@ def test_a_refused_connection_is_botocores_endpoint_connection_error() -> None:
         KeepAlivePool(url).send(post(url, {}))
 
 
-def test_a_connect_timeout_is_botocores(monkeypatch: pytest.MonkeyPatch) -> None:
-    def hang(*_: Any, **__: Any) -> None:
-        raise TimeoutError("timed out")
-
-    monkeypatch.setattr(socket, "create_connection", hang)
-    url = "http://127.0.0.1:9"
-    with pytest.raises(ConnectTimeoutError):
-        KeepAlivePool(url).send(post(url, {}))
+def test_a_connect_timeout_is_botocores() -> None:
+    # A listener whose backlog is full drops further SYNs: the connect hangs.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    address = listener.getsockname()
+    fillers = [socket.socket() for _ in range(2)]
+    for filler in fillers:
+        filler.setblocking(False)
+        filler.connect_ex(address)
+    url = f"http://127.0.0.1:{address[1]}"
+    started = time.monotonic()
+    try:
+        with pytest.raises(ConnectTimeoutError):
+            KeepAlivePool(url, timeout=(0.3, 5)).send(post(url, {}))
+    finally:
+        for sock in [*fillers, listener]:
+            sock.close()
+    assert time.monotonic() - started < 3  # the connect timeout, not the read timeout
 
 
 def test_a_connection_dropped_mid_answer_is_botocores_connection_closed() -> None:
@@ -245,3 +256,131 @@ def test_the_clients_connection_settings_reach_the_pool() -> None:
     assert isinstance(pool, KeepAlivePool)
     assert (pool.connect_timeout, pool.read_timeout, pool.max_size) == (3, 7, 24)
     assert pool.tcp_keepalive and pool.origin == "https://dynamodb.eu-west-1.amazonaws.com"
+
+
+# -- many exchanges on one thread, TLS -------------------------------------------------
+
+
+@pytest.mark.parametrize("server", ["slow"], indirect=True)
+def test_one_thread_keeps_many_exchanges_in_flight(server: _Server) -> None:
+    # Eight requests the server answers after 0.5 s each: a waiter on one thread has them
+    # all on the wire at once, each on its own connection, and every answer comes back.
+    pool = KeepAlivePool(server.url, max_size=8)
+    waiter = Waiter()
+    exchanges = [pool.start(post(server.url, {"n": n})) for n in range(8)]
+    for exchange in exchanges:
+        waiter.add(exchange)
+    ended: list[Exchange] = []
+    while len(ended) < 8:
+        ended.extend(waiter.wait(None))
+    waiter.close()
+    assert [json.loads(e.result().content) for e in exchanges] == [
+        {"echo": {"n": n}} for n in range(8)
+    ]
+    assert server.connections == 8 and len(pool._idle) == 8
+
+
+def test_an_answer_that_arrives_in_pieces_is_put_together() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    body = b'{"a": "' + b"x" * 300_000 + b'"}'
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Thing: 1\r\n\r\n"
+    wire = head + b"".join(
+        b"%x\r\n%s\r\n" % (len(piece), piece)
+        for piece in (body[i : i + 70_000] for i in range(0, len(body), 70_000))
+    )
+    wire += b"0\r\nX-Trailer: yes\r\n\r\n"
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        for start in range(0, len(wire), 7_777):  # cuts through heads, sizes and CRLFs
+            connection.sendall(wire[start : start + 7_777])
+            time.sleep(0.001)
+        connection.recv(1)  # the client keeps it open (kept alive) until the pool closes
+        connection.close()
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    pool = KeepAlivePool(url)
+    try:
+        response = pool.send(post(url, {}))
+        assert response.content == body and response.headers["x-thing"] == "1"
+        assert len(pool._idle) == 1
+    finally:
+        pool.close()
+        thread.join(5)
+        listener.close()
+
+
+def _certificate(directory: Any) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: (certificate path, key path)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def tls_server(tmp_path: Any) -> Iterator[tuple[_Server, str]]:
+    import ssl
+
+    cert, key = _certificate(tmp_path)
+    instance = _Server("keep-alive")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    instance.socket = context.wrap_socket(instance.socket, server_side=True)
+    thread = threading.Thread(target=instance.serve_forever, daemon=True)
+    thread.start()
+    yield instance, cert
+    instance.shutdown()
+    instance.server_close()
+
+
+def test_tls_is_verified_against_the_given_bundle_and_carries_large_bodies(
+    tls_server: tuple[_Server, str],
+) -> None:
+    server, cert = tls_server
+    url = server.url.replace("http://", "https://")
+    pool = KeepAlivePool(url, verify=cert)
+    large = {"blob": "y" * 3_000_000}  # many TLS records each way
+    assert json.loads(pool.send(post(url, large)).content) == {"echo": large}
+    assert json.loads(pool.send(post(url, {"n": 2})).content) == {"echo": {"n": 2}}
+    assert server.connections == 1 and pool.opened == 1  # kept alive over TLS
+    pool.close()
+    with pytest.raises(EndpointConnectionError):  # not signed by a CA we trust
+        KeepAlivePool(url).send(post(url, {}))
