@@ -47,6 +47,10 @@ class StubTransport:
         self.cpu = 0.0
         self.requests = 0
 
+    def start(self, request: Any) -> AWSResponse:
+        """The non-blocking form (the lean wire multiplexes with it): answered at once."""
+        return self.send(request)
+
     def install(self, client: Any) -> None:
         client._endpoint.http_session.send = self.send
 

@@ -22,7 +22,7 @@ from .capacity import TokenBucket
 from .metrics import MetricsSink
 from .retry import RetryPolicy, error_code
 from .types import RequestEvent
-from .wire import WireClient
+from .wire import Multiplexer, WireClient
 
 __all__ = ["BatchContext", "KeySchemas", "TableUnavailable", "WireMode", "wire_mode"]
 
@@ -118,6 +118,13 @@ class BatchContext:
         ``ClientError`` s the client would raise, so retries and failure codes do not change.
         """
         return self.wire_client.call(operation, body)
+
+    def multiplexer(self) -> Multiplexer | None:
+        """On the lean wire, requests in flight on the calling thread (when its HTTP
+        session can start them without blocking); else None: use the thread pool."""
+        if not self.lean or not self.wire_client.multiplexes:
+            return None
+        return self.wire_client.multiplexer()
 
     @property
     def wire_client(self) -> WireClient:

@@ -1,8 +1,11 @@
 """The scheduler shared by batch reads and writes.
 
 One coordinating thread packs pending entries into requests (by count and by size), keeps
-at most ``concurrency`` of them in flight on a thread pool, and feeds unprocessed entries
-back after a backoff. Leftovers from a throttled request are merged into later requests
+at most ``concurrency`` of them in flight, and feeds unprocessed entries back after a
+backoff. Requests are in flight either on a thread pool (botocore's client, or an HTTP
+session that only blocks) or, on the lean wire, on the coordinator itself: a
+:class:`~dynabatch.wire.Multiplexer` keeps them on non-blocking sockets, with no hand-off
+to a worker and back. Leftovers from a throttled request are merged into later requests
 instead of being re-sent alone, so retries cost as few requests as possible.
 
 Invariants the tests hold it to:
@@ -25,6 +28,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ChecksumError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -32,8 +36,10 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from .capacity import TokenBucket
 from .constants import TABLE_ERROR_CODES
 from .entries import (
+    Builder,
     EngineEvent,
     Entry,
+    Finisher,
     GivenUp,
     Outcome,
     Preparer,
@@ -44,10 +50,14 @@ from .entries import (
 from .metrics import CallStats
 from .retry import Deadline, RetryPolicy, error_code, is_throttle, is_transient
 
+if TYPE_CHECKING:
+    from .wire import Call, Multiplexer
+
 __all__ = ["Entry", "Outcome", "GivenUp", "EngineEvent", "Scheduler", "max_sends_per_op"]
 
 #: DynamoDB's word for "this request (or an item in it) is invalid": worth isolating.
 VALIDATION = "ValidationException"
+INTERRUPTED = ("Aborted", "the request was interrupted; it may have been applied")
 
 
 class Scheduler:
@@ -62,7 +72,7 @@ class Scheduler:
         self,
         send: Sender,
         *,
-        executor: Executor,
+        executor: Executor | None,
         concurrency: int,
         max_count: int,
         max_bytes: int,
@@ -72,9 +82,14 @@ class Scheduler:
         bucket: TokenBucket | None = None,
         sleep: Callable[[float], None] = time.sleep,
         prepare: Preparer | None = None,
+        multiplexer: tuple[Multiplexer, Builder, Finisher] | None = None,
     ) -> None:
         self.send = send
         self.prepare = prepare
+        #: On the lean wire: requests in flight on this thread, built and read back by
+        #: the two callables (``send`` is then unused).
+        self.multiplexer = multiplexer
+        self.calls: dict[Call, tuple[int, list[Entry], list[tuple[Entry, str, str]], float]] = {}
         self.executor = executor
         self.concurrency = concurrency
         self.max_count = max_count
@@ -195,9 +210,13 @@ class Scheduler:
         self.requests_made += 1
         number = self.requests_made
         self.in_flight[number] = chunk
+        if self.multiplexer is not None:
+            self._start(number, chunk)
+            return
         if here:
             self._send_and_post(number, chunk)
             return
+        assert self.executor is not None, "a Scheduler without a multiplexer needs a pool"
         try:
             self.executor.submit(self._send_and_post, number, chunk)
         except BaseException:
@@ -210,38 +229,82 @@ class Scheduler:
         # one queue for whichever request ends first: one cheap wake-up, where waiting on
         # futures locks every one of them. If the send itself is interrupted (Ctrl-C on
         # the coordinator's thread), the request may or may not have been applied.
-        outcome = Outcome(
-            sent=chunk, error=("Aborted", "the request was interrupted; it may have been applied")
-        )
+        outcome = Outcome(sent=chunk, error=INTERRUPTED)
         try:
             outcome = self._send_safely(chunk)
         finally:
             self.done.put((number, outcome))
 
+    def _prepared(
+        self, chunk: list[Entry]
+    ) -> tuple[list[Entry], list[tuple[Entry, str, str]], Outcome | None]:
+        """The entries to send and those refused, or the outcome if nothing is sent."""
+        if self.deadline.expired():
+            # Queued past the deadline: it must not start after all.
+            return chunk, [], Outcome(sent=chunk, unprocessed=list(chunk), not_sent=True)
+        refused: list[tuple[Entry, str, str]] = []
+        if self.prepare is not None:
+            # Per-item work done here, once per request, rather than while packing.
+            try:
+                chunk, refused = self.prepare(chunk)
+            except Exception as error:  # a request must never lose its entries
+                return chunk, [], Outcome(sent=chunk, error=(type(error).__name__, str(error)))
+            if not chunk:
+                return chunk, refused, Outcome(sent=[], not_sent=True, refused=refused)
+        return chunk, refused, None
+
     def _send_safely(self, chunk: list[Entry]) -> Outcome:
         # Runs on a pool thread: turn every failure into an Outcome so the coordinator
         # always learns what happened to each entry.
-        if self.deadline.expired():
-            # Queued on the pool past the deadline: it must not start after all.
-            return Outcome(sent=chunk, unprocessed=list(chunk), not_sent=True)
-        refused: list[tuple[Entry, str, str]] = []
-        if self.prepare is not None:
-            # Per-item work done here, once per request, rather than on the coordinator.
-            try:
-                chunk, refused = self.prepare(chunk)
-            except Exception as error:  # a worker must never lose its entries
-                return Outcome(sent=chunk, error=(type(error).__name__, str(error)))
-            if not chunk:
-                return Outcome(sent=[], not_sent=True, refused=refused)
+        chunk, refused, not_sent = self._prepared(chunk)
+        if not_sent is not None:
+            return not_sent
         started = time.perf_counter()
-        outcome = self._send_and_classify(chunk)
+        outcome: Outcome = self._classified(chunk, lambda: self.send(chunk))
         outcome.duration = time.perf_counter() - started
         outcome.refused = refused
         return outcome
 
-    def _send_and_classify(self, chunk: list[Entry]) -> Outcome:
+    def _start(self, number: int, chunk: list[Entry]) -> None:
+        # The multiplexed counterpart of _send_and_post, on this thread: the request goes
+        # out now and is read back by _wait_for_arrivals. If starting it is interrupted,
+        # it may or may not have been sent.
+        outcome: Outcome | None = Outcome(sent=chunk, error=INTERRUPTED)
         try:
-            return self.send(chunk)
+            sent, refused, outcome = self._prepared(chunk)
+            if outcome is None:
+                outcome = self._classified(sent, lambda: self._launch(number, sent, refused))
+                if outcome is not None:
+                    outcome.refused = refused
+        finally:
+            if outcome is not None:
+                self.arrived.append((number, outcome))
+
+    def _launch(
+        self, number: int, chunk: list[Entry], refused: list[tuple[Entry, str, str]]
+    ) -> None:
+        assert self.multiplexer is not None
+        multiplexer, build, _ = self.multiplexer
+        started = time.perf_counter()
+        call = multiplexer.start(*build(chunk))
+        self.calls[call] = (number, chunk, refused, started)
+
+    def _read_back(self, call: Call) -> None:
+        assert self.multiplexer is not None
+        finish = self.multiplexer[2]
+        number, chunk, refused, started = self.calls.pop(call)
+        outcome = Outcome(sent=chunk, error=INTERRUPTED)
+        try:
+            outcome = self._classified(chunk, lambda: finish(chunk, call.result()))
+            outcome.duration = time.perf_counter() - started
+            outcome.refused = refused
+        finally:
+            self.arrived.append((number, outcome))
+
+    def _classified(self, chunk: list[Entry], work: Callable[[], Any]) -> Any:
+        """What ``work`` returns, or the Outcome of ``chunk`` for the failure it raised."""
+        try:
+            return work()
         except ClientError as error:
             if is_transient(error):
                 return Outcome(sent=chunk, unprocessed=list(chunk), throttled=is_throttle(error))
@@ -403,9 +466,25 @@ class Scheduler:
         ``Aborted``), so that the caller can account for each one.
         """
         self.stopped = ("Aborted", f"not done: the call stopped on {type(cause).__name__}: {cause}")
+        if self.multiplexer is not None and isinstance(cause, (KeyboardInterrupt, SystemExit)):
+            # Interrupted (Ctrl-C, exit): do not wait for the answers; their requests may
+            # have been applied, and are reported so.
+            for call in list(self.calls):
+                self.multiplexer[0].cancel(call)
+                number, chunk, _, _ = self.calls.pop(call)
+                self.arrived.append((number, Outcome(sent=chunk, error=INTERRUPTED)))
         events: list[EngineEvent] = []
         while self.in_flight:
-            number, outcome = self.arrived.popleft() if self.arrived else self.done.get()
+            if self.arrived:
+                number, outcome = self.arrived.popleft()
+            elif self.calls:
+                self._wait_for_arrivals(None)
+                continue
+            elif self.multiplexer is not None:  # not started: nothing else is in flight
+                number = next(iter(self.in_flight))
+                outcome = Outcome(sent=self.in_flight[number], error=INTERRUPTED)
+            else:
+                number, outcome = self.done.get()
             if self.in_flight.pop(number, None) is not None:
                 events.append(self.settle(outcome))
         self._give_up_pending(*self.stopped)
@@ -492,6 +571,10 @@ class Scheduler:
     def _wait_for_arrivals(self, timeout: float | None) -> None:
         """Move every request that ended to :attr:`arrived`, waiting up to ``timeout``
         for the first one."""
+        if self.multiplexer is not None:
+            for call in self.multiplexer[0].wait(timeout):
+                self._read_back(call)
+            return
         try:
             self.arrived.append(self.done.get(timeout=timeout))
         except queue.Empty:

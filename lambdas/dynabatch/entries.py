@@ -16,6 +16,8 @@ __all__ = [
     "EngineEvent",
     "Sender",
     "Preparer",
+    "Builder",
+    "Finisher",
     "max_sends_per_op",
 ]
 
@@ -95,3 +97,7 @@ class EngineEvent:
 Sender = Callable[[list[Entry]], Outcome]
 #: Runs on the worker before a send: the entries to send and those refused.
 Preparer = Callable[[list[Entry]], tuple[list[Entry], list[tuple[Entry, str, str]]]]
+#: The lean wire's request for a chunk: the operation and its JSON body.
+Builder = Callable[[list[Entry]], tuple[str, str]]
+#: What a lean wire response means for the chunk it answered.
+Finisher = Callable[[list[Entry], dict[str, Any]], Outcome]

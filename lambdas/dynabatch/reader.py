@@ -172,13 +172,8 @@ class GetStream:
 
     def _request(self, chunk: list[Entry]) -> dict[str, Any]:
         # Runs on a worker: the body is built (lean) or serialised by botocore here.
-        capacity = "TOTAL" if self._want_capacity else None
         if self._ctx.lean:
-            texts: dict[str, list[str]] = {}
-            for entry in chunk:
-                texts.setdefault(entry.table, []).append(entry.text or "")
-            body = batch_get_body(texts, self._params, capacity)
-            return self._ctx.send_body("BatchGetItem", body)
+            return self._ctx.send_body(*self._lean_request(chunk))
         request_items: dict[str, dict[str, Any]] = {}
         for entry in chunk:
             table_request = request_items.get(entry.table)
@@ -189,12 +184,21 @@ class GetStream:
                 }
             table_request["Keys"].append(entry.request)
         params: dict[str, Any] = {"RequestItems": request_items}
-        if capacity is not None:
-            params["ReturnConsumedCapacity"] = capacity
+        if self._want_capacity:
+            params["ReturnConsumedCapacity"] = "TOTAL"
         return self._ctx.call("BatchGetItem", params)
 
+    def _lean_request(self, chunk: list[Entry]) -> tuple[str, str]:
+        texts: dict[str, list[str]] = {}
+        for entry in chunk:
+            texts.setdefault(entry.table, []).append(entry.text or "")
+        capacity = "TOTAL" if self._want_capacity else None
+        return "BatchGetItem", batch_get_body(texts, self._params, capacity)
+
     def _send(self, chunk: list[Entry]) -> Outcome:
-        response = self._request(chunk)
+        return self._outcome(chunk, self._request(chunk))
+
+    def _outcome(self, chunk: list[Entry], response: dict[str, Any]) -> Outcome:
         lean = self._ctx.lean
         # Binary arrives as base64 text on the lean wire; key identities use bytes.
         to_wire = wire_to_botocore if lean else _same
@@ -248,9 +252,10 @@ class GetStream:
         ctx = self._ctx
         stats = CallStats("BatchGetItem")
         deadline = self._deadline = Deadline(ctx.retry, self._options.deadline_at, ctx.clock)
+        multiplexer = ctx.multiplexer()
         scheduler = Scheduler(
             self._send,
-            executor=ctx.executor,
+            executor=ctx.executor if multiplexer is None else None,
             concurrency=ctx.concurrency,
             max_count=MAX_GET_KEYS,
             max_bytes=ctx.max_request_bytes,
@@ -259,6 +264,7 @@ class GetStream:
             stats=stats,
             bucket=ctx.capacity_read,
             sleep=ctx.sleep,
+            multiplexer=(multiplexer, self._lean_request, self._outcome) if multiplexer else None,
         )
         # Keys given as lists are all reported at a deadline; a generator is not pulled on.
         given_whole = all(isinstance(keys, Sequence) for keys in self._requests.values())
@@ -276,6 +282,8 @@ class GetStream:
             error.result = self.result  # type: ignore[attr-defined]
             raise
         finally:
+            if multiplexer is not None:
+                multiplexer.close()
             self.result.requests = stats.requests
             self.result.retries = stats.retried
             self.result.throttles = stats.throttles

@@ -41,12 +41,12 @@ from botocore.parsers import create_parser
 from botocore.utils import is_valid_ipv6_endpoint_url, normalize_url_path
 
 from .codec import load_body
-from .connections import session_for
+from .connections import Exchange, Waiter, session_for
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-__all__ = ["WireClient", "Signer", "error_from_response"]
+__all__ = ["WireClient", "Call", "Multiplexer", "Signer", "error_from_response"]
 
 
 class WireClient:
@@ -139,6 +139,21 @@ class WireClient:
         botocore.exceptions.NoCredentialsError
             When the client has no credentials.
         """
+        return self._start(operation, body, self.http_session.send).result()
+
+    @property
+    def multiplexes(self) -> bool:
+        """Whether :meth:`multiplexer` can keep many requests in flight on one thread
+        (the HTTP session can start a request without blocking)."""
+        return hasattr(self.http_session, "start")
+
+    def multiplexer(self) -> Multiplexer:
+        """Many requests in flight on the calling thread; see :class:`Multiplexer`."""
+        if not self.multiplexes:
+            raise TypeError("this HTTP session sends only blocking; use call()")
+        return Multiplexer(self)
+
+    def _start(self, operation: str, body: str | bytes, send: Callable[[Any], Any]) -> Call:
         model = self._models.get(operation)
         if model is None:
             if operation not in self._operations:
@@ -157,35 +172,23 @@ class WireClient:
             request_signer=None,
             context=context,
         )
+        call = Call(self, operation, model, context)
         if answer is not None:
-            http, parsed = answer
-            error = None
-            if http.status_code >= 300:
-                code = parsed.get("Error", {}).get("Code")
-                error = self.client.exceptions.from_code(code)(parsed, operation)
-        else:
-            try:
-                http, parsed, error = self._send(operation, data)
-            except Exception as problem:
-                self._events.emit(
-                    f"after-call-error.{self._service_id}.{operation}",
-                    exception=problem,
-                    context=context,
-                )
-                raise
-        self._events.emit(
-            f"after-call.{self._service_id}.{operation}",
-            http_response=http,
-            parsed=parsed,
-            model=model,
-            context=context,
-        )
-        if error is not None:
-            raise error
-        result: dict[str, Any] = parsed
-        return result
+            call.answer = answer
+            return call
+        try:
+            prepared = self._prepare(operation, data)
+            answers = self._events.emit(
+                f"before-send.{self._service_id}.{operation}", request=prepared
+            )
+            response = first_non_none_response(answers)
+            call.response = send(prepared) if response is None else response
+        except Exception as problem:
+            call.failed(problem)
+            raise
+        return call
 
-    def _send(self, operation: str, data: bytes) -> tuple[Any, dict[str, Any], ClientError | None]:
+    def _prepare(self, operation: str, data: bytes) -> AWSPreparedRequest:
         if self._credentials is None:
             raise NoCredentialsError()
         # Per request: refreshing credentials (assumed roles, SSO) renew themselves here.
@@ -195,11 +198,11 @@ class WireClient:
         )
         headers["User-Agent"] = self._user_agent
         headers["Content-Length"] = str(len(data))
-        prepared = AWSPreparedRequest("POST", self._url, HeadersDict(headers), data, False, {})
-        answers = self._events.emit(f"before-send.{self._service_id}.{operation}", request=prepared)
-        response = first_non_none_response(answers)
-        if response is None:
-            response = self.http_session.send(prepared)
+        return AWSPreparedRequest("POST", self._url, HeadersDict(headers), data, False, {})
+
+    def _parse(
+        self, operation: str, response: Any
+    ) -> tuple[Any, dict[str, Any], ClientError | None]:
         content = response.content
         _check_crc32(response.headers, content)
         if response.status_code >= 300:
@@ -214,6 +217,120 @@ class WireClient:
         close = getattr(self.http_session, "close", None)
         if close is not None:
             close()
+
+
+class Call:
+    """One request of :class:`WireClient` on its way.
+
+    Done at once when a hook answered it (``before-call``, ``before-send``: moto's
+    in-process mock, the tests' stubs) or the HTTP session sent it blocking; otherwise
+    it waits on a :class:`~dynabatch.connections.Exchange` that a :class:`Multiplexer`
+    advances. :meth:`result` is :meth:`WireClient.call`'s answer, errors included.
+    """
+
+    __slots__ = ("answer", "context", "model", "operation", "response", "wire")
+
+    def __init__(self, wire: WireClient, operation: str, model: Any, context: dict[str, Any]):
+        self.wire = wire
+        self.operation = operation
+        self.model = model
+        self.context = context
+        self.answer: tuple[Any, dict[str, Any]] | None = None
+        self.response: Any = None
+
+    @property
+    def done(self) -> bool:
+        return self.answer is not None or getattr(self.response, "done", True)
+
+    def failed(self, problem: Exception) -> None:
+        wire = self.wire
+        wire._events.emit(
+            f"after-call-error.{wire._service_id}.{self.operation}",
+            exception=problem,
+            context=self.context,
+        )
+
+    def result(self) -> dict[str, Any]:
+        """The parsed JSON response; raises as :meth:`WireClient.call` does."""
+        wire, operation = self.wire, self.operation
+        if self.answer is not None:
+            http, parsed = self.answer
+            error = None
+            if http.status_code >= 300:
+                code = parsed.get("Error", {}).get("Code")
+                error = wire.client.exceptions.from_code(code)(parsed, operation)
+        else:
+            try:
+                response = self.response
+                if isinstance(response, Exchange):
+                    response = response.result()
+                http, parsed, error = wire._parse(operation, response)
+            except Exception as problem:
+                self.failed(problem)
+                raise
+        wire._events.emit(
+            f"after-call.{wire._service_id}.{operation}",
+            http_response=http,
+            parsed=parsed,
+            model=self.model,
+            context=self.context,
+        )
+        if error is not None:
+            raise error
+        return parsed
+
+
+class Multiplexer:
+    """Many :class:`WireClient` requests in flight on one thread, no worker threads.
+
+    :meth:`start` sends a request as far as its socket allows and returns its
+    :class:`Call`; :meth:`wait` advances every request whose socket is ready and hands
+    back those that ended. One per caller (it is not thread-safe); connections come from
+    and go back to the wire's shared pool.
+    """
+
+    def __init__(self, wire: WireClient) -> None:
+        self.wire = wire
+        self.waiter = Waiter()
+        self.ended: list[Call] = []
+        self.calls: dict[Exchange, Call] = {}
+
+    def start(self, operation: str, body: str | bytes) -> Call:
+        """Begin one request; raises what :meth:`WireClient.call` raises before sending."""
+        call = self.wire._start(operation, body, self.wire.http_session.start)
+        response = call.response
+        if isinstance(response, Exchange):
+            self.calls[response] = call
+            self.waiter.add(response)
+        else:
+            self.ended.append(call)
+        return call
+
+    @property
+    def pending(self) -> int:
+        """Requests started and not handed back by :meth:`wait` yet."""
+        return len(self.ended) + len(self.calls)
+
+    def wait(self, timeout: float | None) -> list[Call]:
+        """The calls that ended, waiting up to ``timeout`` seconds for one (``None``:
+        until one ends or a socket's own timeout passes); may be empty."""
+        if self.ended:
+            ended, self.ended = self.ended, []
+            ended.extend(self.calls.pop(exchange) for exchange in self.waiter.wait(0.0))
+            return ended
+        return [self.calls.pop(exchange) for exchange in self.waiter.wait(timeout)]
+
+    def cancel(self, call: Call) -> None:
+        """Stop waiting for ``call`` and close its connection (it may have been applied)."""
+        response = call.response
+        if isinstance(response, Exchange):
+            response.cancel()
+
+    def close(self) -> None:
+        """Cancel what is still in flight and stop watching sockets."""
+        self.waiter.close()
+        self.calls.clear()
+        self.ended.clear()
 
 
 class Signer:

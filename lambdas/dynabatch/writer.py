@@ -192,24 +192,30 @@ class _Write:
 
     def send(self, chunk: list[Entry]) -> Outcome:
         # Runs on a worker: building the body (lean) or botocore's serialising happens here.
-        request_items: dict[str, list[Any]] = {}
         if self.ctx.lean:
-            for entry in chunk:
-                texts = request_items.get(entry.table)
-                if texts is None:
-                    request_items[entry.table] = [entry.text]
-                else:
-                    texts.append(entry.text)
-            capacity = "TOTAL" if self.want_capacity else None
-            body = write_requests_body(request_items, capacity)
-            response = self.ctx.send_body("BatchWriteItem", body)
-        else:
-            for entry in chunk:
-                request_items.setdefault(entry.table, []).append(entry.request)
-            params: dict[str, Any] = {"RequestItems": request_items}
-            if self.want_capacity:
-                params["ReturnConsumedCapacity"] = "TOTAL"
-            response = self.ctx.call("BatchWriteItem", params)
+            return self.outcome(chunk, self.ctx.send_body(*self.request(chunk)))
+        request_items: dict[str, list[Any]] = {}
+        for entry in chunk:
+            request_items.setdefault(entry.table, []).append(entry.request)
+        params: dict[str, Any] = {"RequestItems": request_items}
+        if self.want_capacity:
+            params["ReturnConsumedCapacity"] = "TOTAL"
+        return self.outcome(chunk, self.ctx.call("BatchWriteItem", params))
+
+    def request(self, chunk: list[Entry]) -> tuple[str, str]:
+        """The lean wire's BatchWriteItem body for ``chunk``."""
+        request_items: dict[str, list[Any]] = {}
+        for entry in chunk:
+            texts = request_items.get(entry.table)
+            if texts is None:
+                request_items[entry.table] = [entry.text]
+            else:
+                texts.append(entry.text)
+        capacity = "TOTAL" if self.want_capacity else None
+        return "BatchWriteItem", write_requests_body(request_items, capacity)
+
+    def outcome(self, chunk: list[Entry], response: dict[str, Any]) -> Outcome:
+        """What a BatchWriteItem response says of ``chunk`` (either wire)."""
         unprocessed = []
         left = response.get("UnprocessedItems")
         if left:
@@ -296,11 +302,12 @@ class _Write:
     def run(self, ops: Iterable[WriteOp]) -> WriteResult:
         ctx, stats = self.ctx, self.stats
         scheduler: Scheduler | None = None
+        multiplexer = ctx.multiplexer()
         try:
             source, is_list = self._source(ops)
             scheduler = Scheduler(
                 self.send,
-                executor=ctx.executor,
+                executor=ctx.executor if multiplexer is None else None,
                 concurrency=ctx.concurrency,
                 max_count=MAX_WRITE_ITEMS,
                 max_bytes=ctx.max_request_bytes,
@@ -310,6 +317,7 @@ class _Write:
                 bucket=ctx.capacity_write,
                 sleep=ctx.sleep,
                 prepare=self.prepare if self.defer else None,
+                multiplexer=(multiplexer, self.request, self.outcome) if multiplexer else None,
             )
             for event in scheduler.run(source, drain_on_deadline=is_list):
                 self._handle(event, notify=True)
@@ -330,6 +338,8 @@ class _Write:
                     self.result.failures.append(Failure(op.table, key, "Aborted", reason, request))
             raise
         finally:
+            if multiplexer is not None:
+                multiplexer.close()
             self.result.requests = stats.requests
             self.result.retries = stats.retried
             self.result.throttles = stats.throttles

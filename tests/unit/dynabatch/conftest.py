@@ -20,7 +20,7 @@ KEYS = {"devices": ("deviceId",), "readings": ("deviceId", "at")}
 #: Every BatchClient of these tests runs on each wire (DYNABATCH_WIRE), except in the
 #: modules that test the codec, serde and transport on their own.
 WIRES = ("lean", "botocore")
-_ONE_WIRE = {"test_codec", "test_serde", "test_wire", "test_connections"}
+_ONE_WIRE = {"test_codec", "test_serde", "test_wire", "test_connections", "test_multiplexed"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -583,7 +583,9 @@ def test_a_key_source_that_raises_settles_and_carries_the_result(
 # -- the last request on the caller's thread ---------------------------------------------
 
 
-def test_a_call_of_one_request_sends_it_on_the_callers_thread(batch: BatchClient, ddb: Any) -> None:
+def test_a_call_of_one_request_sends_it_on_the_callers_thread(
+    batch: BatchClient, ddb: Any, wire_mode: str
+) -> None:
     import threading
 
     threads: list[threading.Thread] = []
@@ -594,8 +596,13 @@ def test_a_call_of_one_request_sends_it_on_the_callers_thread(batch: BatchClient
     assert len(batch.get_items({"devices": [{"deviceId": "d-00001"}]}).items["devices"]) == 1
     assert threads == [threading.current_thread()] * 2  # no hand-off to a worker and back
     threads.clear()
-    batch.put_items("devices", devices(200))  # 8 requests: all but the last on workers
-    assert len(threads) == 8 and threads.count(threading.current_thread()) == 1
+    batch.put_items("devices", devices(200))  # 8 requests
+    here = threads.count(threading.current_thread())
+    if wire_mode == "lean":  # multiplexed on the caller's thread: no worker at all
+        assert len(threads) == 8 and here == 8
+        assert batch.context._executor is None
+    else:  # all but the last on workers
+        assert len(threads) == 8 and here == 1
 
 
 def test_an_interrupt_during_a_request_on_the_callers_thread_reports_its_ops(

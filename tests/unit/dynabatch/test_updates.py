@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import dynabatch.retry
 import pytest
 from boto3.dynamodb.conditions import Attr
 from dynabatch import (
@@ -162,7 +163,13 @@ def test_a_missing_item_is_not_created_unless_asked(fleet: BatchClient, ddb: Any
     assert states(ddb)["d-999"] == "maintenance"
 
 
-def test_throttles_are_retried_after_a_backoff(fleet: BatchClient, recorder: Recorder) -> None:
+def test_throttles_are_retried_after_a_backoff(
+    fleet: BatchClient, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The longest backoff jitter allows, and long enough that a busy machine cannot let
+    # it pass before the scheduler gets round to waiting for it.
+    monkeypatch.setattr(dynabatch.retry.random, "uniform", lambda low, high: high)
+    fleet.context.retry = RetryPolicy(max_attempts=5, base_delay=0.05, max_delay=0.1)
     recorder.errors = [("UpdateItem", "ProvisionedThroughputExceededException")] * 2
     waits: list[int] = []  # requests sent when each backoff began
 

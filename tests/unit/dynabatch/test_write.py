@@ -272,9 +272,12 @@ def test_retry_deadline_bounds_a_call_that_keeps_being_refused(
     assert len(write_requests(recorder)) < 1000
 
 
-def test_concurrency_is_bounded_and_used(ddb: Any, recorder: Recorder) -> None:
+def test_concurrency_is_bounded_and_used_on_the_thread_pool(ddb: Any, recorder: Recorder) -> None:
+    # The recorder answers (slowly) on the sending thread: only the pool overlaps it. The
+    # lean wire's multiplexed path is held to the same bound over sockets, in
+    # test_multiplexed.py.
     recorder.delay = 0.02
-    with BatchClient(ddb, concurrency=4, retry=FAST, key_schemas=KEYS) as batch:
+    with BatchClient(ddb, wire="botocore", concurrency=4, retry=FAST, key_schemas=KEYS) as batch:
         batch.put_items("devices", devices(500))
 
     assert 1 < recorder.max_in_flight <= 4
@@ -396,11 +399,13 @@ def test_a_request_whose_every_item_is_refused_is_never_sent(
     assert result.failures[0].request == {"PutRequest": {"Item": bad[0]}}
 
 
-def test_items_are_encoded_by_the_workers_that_send_them(
-    ddb: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("multiplexed", [True, False])
+def test_items_are_encoded_once_when_their_request_is_sent(
+    ddb: Any, monkeypatch: pytest.MonkeyPatch, multiplexed: bool
 ) -> None:
-    # Per-item work is done once per request on the worker, not on the caller's thread
-    # (which sends only the last request itself).
+    # Per-item work is done once per request as it goes out: on the caller's thread when
+    # it multiplexes the requests, else on the worker that sends it (the caller's thread
+    # then sends only the last request itself).
     import threading
 
     from dynabatch import writer
@@ -414,6 +419,14 @@ def test_items_are_encoded_by_the_workers_that_send_them(
 
     monkeypatch.setattr(writer, "encode_item", recording)
     with BatchClient(ddb, wire="lean", concurrency=4, retry=FAST, key_schemas=KEYS) as batch:
+        if not multiplexed:
+            pool = batch.context.wire_client.http_session
+
+            class SendOnly:  # an HTTP session that only blocks, as botocore's does
+                send = pool.send
+
+            batch.context.wire_client.http_session = SendOnly()
         assert batch.put_items("devices", devices(200)).written == 200
     assert len(encoded_on) == 200
-    assert encoded_on.count(threading.current_thread()) <= MAX_WRITE_ITEMS
+    here = encoded_on.count(threading.current_thread())
+    assert here == 200 if multiplexed else here <= MAX_WRITE_ITEMS
