@@ -1,6 +1,7 @@
 """Run every method over every workload at every endpoint, warm, and count what happened.
 
-Each figure is the median of ``repeats`` warm runs. Around each run the client process's
+Each figure is the median of ``repeats`` warm runs, taken round by round (every method
+once per round) so that a slow drift of the machine or the server is shared. Around each run the client process's
 CPU time (``time.process_time``, all its threads) and wall time are taken; requests and
 requests in flight are read from the server's own counters. Every run is checked: a read
 returns every item asked for, a write leaves exactly the items sent in the table.
@@ -161,17 +162,16 @@ def _one_run(
     return wall, cpu, stats
 
 
-def _measure(
-    endpoint: Endpoint, tables: _Table, name: str, method: Method, workload: Workload, repeats: int
+def _figure(
+    endpoint: Endpoint,
+    name: str,
+    method: Method,
+    workload: Workload,
+    runs: list[tuple[float, float, dict[str, Any]]],
 ) -> Figure:
     figure = Figure(
         endpoint.mode, endpoint.latency_ms, workload.name, name, workload.n, method.concurrency
     )
-    if workload.kind == "read":
-        data = [device_key(i) for i in range(workload.n)]
-    else:
-        data = [device(i) for i in range(workload.n)]
-    runs = [_one_run(endpoint, tables, method, workload, data) for _ in range(repeats)]
     figure.runs = [wall for wall, _, _ in runs]
     figure.seconds = statistics.median(figure.runs)
     figure.cpu_seconds = statistics.median(cpu for _, cpu, _ in runs)
@@ -229,16 +229,31 @@ def _run_endpoint(
 ) -> list[Figure]:
     figures = []
     for workload in workloads:
+        if workload.kind == "read":
+            data = [device_key(i) for i in range(workload.n)]
+        else:
+            data = [device(i) for i in range(workload.n)]
+        measured = {
+            name: method
+            for name, method in methods.items()
+            if _estimate(name, workload, endpoint.latency_ms, endpoint.mode) <= plan.one_call_budget
+        }
+        # Round by round, every method once: a drift of the machine or of the server (its
+        # tables grow, a collection lands) spreads over all methods instead of one.
+        runs: dict[str, list[tuple[float, float, dict[str, Any]]]] = {n: [] for n in measured}
+        for _ in range(plan.repeats):
+            for name, method in measured.items():
+                runs[name].append(_one_run(endpoint, tables, method, workload, data))
         for name, method in methods.items():
             label = f"{endpoint.mode} L={endpoint.latency_ms:g} {workload.short} {method.name}"
-            if _estimate(name, workload, endpoint.latency_ms, endpoint.mode) > plan.one_call_budget:
+            if name not in measured:
                 figure = Figure(
                     endpoint.mode, endpoint.latency_ms, workload.name, name, workload.n, 1
                 )
                 figure.note = "skipped: one call per item would take too long"
                 log(f"  {label}: skipped")
             else:
-                figure = _measure(endpoint, tables, name, method, workload, plan.repeats)
+                figure = _figure(endpoint, name, method, workload, runs[name])
                 log(
                     f"  {label}: {figure.seconds * 1000:.1f} ms, {figure.requests} requests, "
                     f"{figure.cpu_us_per_item:.0f} us CPU/item"
