@@ -84,6 +84,8 @@ class GetStream:
         self.result = GetResult()
         #: Identities of the keys asked for, in request order (duplicates dropped).
         self.order: dict[str, list[Hashable]] = {}
+        #: Items that arrived while the stream was stopping: never yielded.
+        self.found_late: list[tuple[Hashable, Item]] = []
         self._started = False
         self._deadline = Deadline(ctx.retry, options.deadline_at, ctx.clock)
         self._pages: Generator[tuple[str, list[tuple[Hashable, Item]]], None, None] | None = None
@@ -291,8 +293,9 @@ class GetStream:
 
     def _abort(self, scheduler: Scheduler, error: BaseException, stats: CallStats) -> None:
         for event in scheduler.abort(error):
-            for _ in self._settle(event, stats, notify=False):
-                pass  # the caller stopped reading: found items are not handed out
+            for _, page in self._settle(event, stats, notify=False):
+                # Not handed out (the stream stopped), but found: get_items reports them.
+                self.found_late.extend(page)
 
     def _settle(
         self, event: EngineEvent, stats: CallStats, notify: bool
@@ -363,6 +366,7 @@ def collect(stream: GetStream, raise_on_unprocessed: bool) -> GetResult:
         for _, page in stream.pages_with_identity():
             found.update(page)
     finally:
+        found.update(stream.found_late)
         _fill(stream, found)
     result = stream.result
     if raise_on_unprocessed and not result.complete:
