@@ -1,10 +1,11 @@
 """Run every method over every workload at every endpoint, warm, and count what happened.
 
 Each figure is the median of ``repeats`` warm runs, taken round by round (every method
-once per round) so that a slow drift of the machine or the server is shared. Around each run the client process's
-CPU time (``time.process_time``, all its threads) and wall time are taken; requests and
-requests in flight are read from the server's own counters. Every run is checked: a read
-returns every item asked for, a write leaves exactly the items sent in the table.
+once per round) so that a slow drift of the machine or the server is shared. Around each
+run the client process's CPU time (``time.process_time``, all its threads) and wall time
+are taken; requests and requests in flight are read from the server's own counters.
+Every run is checked: a read returns every item asked for, a write leaves exactly the
+items sent in the table.
 """
 
 from __future__ import annotations

@@ -90,6 +90,8 @@ class Scheduler:
         #: the two callables (``send`` is then unused).
         self.multiplexer = multiplexer
         self.calls: dict[Call, tuple[int, list[Entry], list[tuple[Entry, str, str]], float]] = {}
+        #: Calls given up on the wire by an interrupt: reported as possibly applied.
+        self.cancelled: set[Call] = set()
         self.executor = executor
         self.concurrency = concurrency
         self.max_count = max_count
@@ -294,6 +296,9 @@ class Scheduler:
         finish = self.multiplexer[2]
         number, chunk, refused, started = self.calls.pop(call)
         outcome = Outcome(sent=chunk, error=INTERRUPTED)
+        if call in self.cancelled:
+            self.arrived.append((number, outcome))
+            return
         try:
             outcome = self._classified(chunk, lambda: finish(chunk, call.result()))
             outcome.duration = time.perf_counter() - started
@@ -467,12 +472,13 @@ class Scheduler:
         """
         self.stopped = ("Aborted", f"not done: the call stopped on {type(cause).__name__}: {cause}")
         if self.multiplexer is not None and isinstance(cause, (KeyboardInterrupt, SystemExit)):
-            # Interrupted (Ctrl-C, exit): do not wait for the answers; their requests may
-            # have been applied, and are reported so.
-            for call in list(self.calls):
-                self.multiplexer[0].cancel(call)
-                number, chunk, _, _ = self.calls.pop(call)
-                self.arrived.append((number, Outcome(sent=chunk, error=INTERRUPTED)))
+            # Interrupted (Ctrl-C, exit): do not wait for answers still on the way; those
+            # requests may have been applied, and are reported so. Answers already in
+            # are read as usual.
+            for call in self.calls:
+                if not call.done:
+                    self.multiplexer[0].cancel(call)
+                    self.cancelled.add(call)
         events: list[EngineEvent] = []
         while self.in_flight:
             if self.arrived:
@@ -516,28 +522,40 @@ class Scheduler:
         is pulled and given up, to tell the caller the source was not finished.
         """
         buffer_target = self.concurrency * self.max_count * 2
+        max_count = self.max_count
         exhausted = False
         self.source, self.drain = source, drain_on_deadline
         while True:
             if self.deadline.expired() and self.stopped is None:
                 self._stop_at_deadline(source, drain_on_deadline)
                 exhausted = True
-            while not exhausted and len(self.ready) < buffer_target:
-                pulled = next(source, None)
-                if pulled is None:
-                    exhausted = True
-                else:
-                    self.add(pulled)
             self.promote_due()
-            while len(self.in_flight) < self.concurrency and (self.ready or self.isolating):
-                if self.stopped is not None or self.deadline.expired():
+            while True:
+                # A request leaves as soon as it is full and a slot is free, then pulling
+                # goes on: the first answers are on their way while later ops are made.
+                while not exhausted and len(self.ready) < buffer_target:
+                    pulled = next(source, None)
+                    if pulled is None:
+                        exhausted = True
+                        break
+                    self.add(pulled)
+                    if len(self.ready) > max_count and len(self.in_flight) < self.concurrency:
+                        break  # one more than a request: its chunk is not the last
+                sent = False
+                while len(self.in_flight) < self.concurrency and (self.ready or self.isolating):
+                    if self.stopped is not None or self.deadline.expired():
+                        break
+                    if not (exhausted or self.isolating or len(self.ready) >= max_count):
+                        break  # not a full request yet: pull more first
+                    chunk = self.next_chunk()
+                    if chunk:
+                        # The last request of the call goes out on this thread, which
+                        # would otherwise only wait: a call of one request (a user's
+                        # device list) pays no hand-off to a worker and back.
+                        self.submit(chunk, here=exhausted and not (self.ready or self.isolating))
+                        sent = True
+                if not sent or exhausted or len(self.in_flight) >= self.concurrency:
                     break
-                chunk = self.next_chunk()
-                if chunk:
-                    # The last request of the call goes out on this thread, which would
-                    # otherwise only wait: a call of one request (a user's device list)
-                    # pays no hand-off to a worker and back.
-                    self.submit(chunk, here=exhausted and not (self.ready or self.isolating))
             if self.given_up or self.superseded:
                 yield EngineEvent(given_up=self._take_given_up(), superseded=self.superseded)
                 self.superseded = 0
