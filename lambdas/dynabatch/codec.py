@@ -285,16 +285,15 @@ def decode_item(wire: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     TypeError
         For an empty or unknown DynamoDB type.
     """
-    plain = {}
-    for name, value in wire.items():
-        # Strings and numbers first, without a call: most attributes are one or the other.
-        if "S" in value:
-            plain[name] = value["S"]
-        elif "N" in value:
-            plain[name] = _create_decimal(value["N"])
-        else:
-            plain[name] = _decode_value(value)
-    return plain
+    # Strings and numbers first, without a call: most attributes are one or the other.
+    return {
+        name: value["S"]
+        if "S" in value
+        else _create_decimal(value["N"])
+        if "N" in value
+        else _decode_value(value)
+        for name, value in wire.items()
+    }
 
 
 def decode_items(wire_items: Iterable[Mapping[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:

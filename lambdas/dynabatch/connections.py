@@ -586,11 +586,15 @@ class Waiter:
     """Waits on many exchanges at once and advances each as its socket becomes ready."""
 
     def __init__(self) -> None:
-        self.selector = selectors.DefaultSelector()
+        # Made on first use: a call whose answers all come at once (a hook answered them)
+        # never needs one, and an epoll descriptor costs system calls to make and close.
+        self.selector: selectors.BaseSelector | None = None
         self.pending: set[Exchange] = set()
 
     def add(self, exchange: Exchange) -> None:
         """Watch ``exchange`` (one already done is handed back by the next :meth:`wait`)."""
+        if self.selector is None:
+            self.selector = selectors.DefaultSelector()
         self.pending.add(exchange)
         exchange.watch(self.selector)
 
@@ -605,6 +609,7 @@ class Waiter:
         elif pending:
             limit = max(0.0, min(exchange.expires for exchange in pending) - time.monotonic())
             timeout = limit if timeout is None else min(timeout, limit)
+        assert self.selector is not None  # made by add()
         for key, _ in self.selector.select(timeout):
             key.data.step()
         now = time.monotonic()
@@ -622,7 +627,8 @@ class Waiter:
         for exchange in self.pending:
             exchange.cancel()
         self.pending.clear()
-        self.selector.close()
+        if self.selector is not None:
+            self.selector.close()
 
 
 def _deadline(timeout: float | None) -> float:

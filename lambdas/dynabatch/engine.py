@@ -132,10 +132,11 @@ class Scheduler:
         if self.stopped is not None:
             self._give_up(entry, *self.stopped)
             return
-        if entry.table in self.failed_tables:
+        # Emptiness first: the usual case (nothing failed, nothing isolated) costs no lookup.
+        if self.failed_tables and entry.table in self.failed_tables:
             self._give_up(entry, *self.failed_tables[entry.table])
             return
-        if ident in self.flying or ident in self.isolating_idents:
+        if ident in self.flying or (self.isolating_idents and ident in self.isolating_idents):
             if ident in self.blocked:
                 self.superseded += 1
             self.blocked[ident] = entry
@@ -144,7 +145,7 @@ class Scheduler:
             self.superseded += 1
             self.ready[ident] = entry
             return
-        if self.delayed_entries.pop(ident, None) is not None:
+        if self.delayed_entries and self.delayed_entries.pop(ident, None) is not None:
             # The stale heap slot is skipped when it comes due.
             self.superseded += 1
         self.ready[ident] = entry

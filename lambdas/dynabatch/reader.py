@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from .checks import prepare_key
+from .checks import MAX_PARTITION_KEY_BYTES, prepare_key
 from .codec import batch_get_body, decode_item, encode_item, load_body, wire_to_botocore
 from .constants import MAX_GET_KEYS, MAX_ITEM_BYTES, MAX_REQUEST_BYTES
 from .context import BatchContext, TableUnavailable
 from .engine import EngineEvent, Entry, Outcome, Scheduler
 from .exceptions import BatchAbortedError, InvalidItemError, UnprocessedKeysError
 from .expressions import build_projection
-from .keys import encode_plain_key, wire_identity
+from .keys import encode_plain_key, quote_json, wire_identity
 from .metrics import CallStats
 from .retry import Deadline
 from .serde import NumberMode, deserialize_item, deserializer, item_size, key_identity
@@ -152,7 +152,27 @@ class GetStream:
     ) -> Iterator[Entry]:
         # The lean wire needs only each key's text; its plain form is decoded from that
         # text in the rare case a key is reported (missing, failed).
+        single = len(names) == 1 and (not types or types.get(names[0], "S") == "S")
+        if single:
+            # Most tables: one string partition key. Its text is made here, in the loop,
+            # for what encode_plain_key would give (the hypothesis test holds them equal).
+            name = names[0]
+            head = f'{{{quote_json(name)}:{{"S":'
+            name_size = len(name.encode("utf-8"))
         for key in keys:
+            if single and type(key) is dict:
+                value = key.get(name)
+                if type(value) is str and value:
+                    size = len(value) if value.isascii() else len(value.encode("utf-8"))
+                    if size <= MAX_PARTITION_KEY_BYTES:
+                        ident: Hashable = (table, (name, value))
+                        if ident in seen:
+                            continue
+                        seen.add(ident)
+                        order.append(ident)
+                        text = f"{head}{quote_json(value)}}}}}"
+                        yield Entry(table, ident, None, name_size + size, units, 0, 0, text)
+                        continue
             made = encode_plain_key(key, names, types)
             if made is None:
                 try:
@@ -160,7 +180,7 @@ class GetStream:
                 except InvalidItemError as error:
                     self._fail(table, key, error.code, str(error))
                     continue
-                ident: Hashable = (table, key_identity(wire))
+                ident = (table, key_identity(wire))
                 text, size = encode_item({name: key[name] for name in names})
             else:
                 ident, text, size = (table, made[0]), made[1], made[2]
@@ -212,7 +232,7 @@ class GetStream:
                 names = self._key_names[table]
                 for key in pending.get("Keys", ()):
                     unprocessed.append(by_ident[(table, wire_identity(key, names))])
-        found: set[Hashable] = set()
+        found: list[Hashable] = []
         pages: list[tuple[str, list[tuple[Hashable, Item]]]] = []
         returned_bytes = 0
         deserialize = self._deserialize
@@ -222,11 +242,13 @@ class GetStream:
             names = self._key_names[table]
             if unprocessed:  # sizes matter only to tell a 16 MB cut from throttling
                 returned_bytes += sum(item_size(to_wire(wire_item)) for wire_item in items)
-            idents = [(table, wire_identity(wire_item, names)) for wire_item in items]
-            found.update(idents)
+            idents = _identities(table, items, names)
+            found += idents
             pages.append((table, list(zip(idents, map(deserialize, items), strict=True))))
-        left = {entry.ident for entry in unprocessed}
-        missing = [e for e in chunk if e.ident not in found and e.ident not in left]
+        missing = []
+        if len(found) + len(unprocessed) != len(chunk):  # else every key is accounted for
+            answered = {*found, *(entry.ident for entry in unprocessed)}
+            missing = [entry for entry in chunk if entry.ident not in answered]
         # BatchGetItem also stops at 16 MB of response: then going on at once is right,
         # and backing off would only slow a healthy read down.
         size_cut = bool(unprocessed) and returned_bytes >= MAX_REQUEST_BYTES - MAX_ITEM_BYTES
@@ -349,6 +371,20 @@ class GetStream:
         self.close()
 
 
+def _identities(
+    table: str, items: list[dict[str, Any]], names: tuple[str, ...]
+) -> list[tuple[str, Any]]:
+    """Each response item's key identity (``wire_identity``), without a call per item
+    for the usual one-string-key table."""
+    if len(names) == 1:
+        name = names[0]
+        try:
+            return [(table, (name, item[name]["S"])) for item in items]
+        except (KeyError, TypeError):
+            pass  # a number or binary key, or a malformed item: the general way says which
+    return [(table, wire_identity(item, names)) for item in items]
+
+
 def _plain_key(entry: Entry) -> Item:
     if entry.text is not None:
         return decode_item(load_body(entry.text))
@@ -377,7 +413,10 @@ def collect(stream: GetStream, raise_on_unprocessed: bool) -> GetResult:
 def _fill(stream: GetStream, found: dict[Hashable, Item]) -> None:
     result = stream.result
     for table, order in stream.order.items():
-        result.items[table] = [found[ident] for ident in order if ident in found]
+        try:
+            result.items[table] = [found[ident] for ident in order]
+        except KeyError:  # some keys were missing or not read
+            result.items[table] = [found[ident] for ident in order if ident in found]
         missing = result.missing.get(table)
         if missing:
             # Responses arrive in any order; report missing keys in request order too.

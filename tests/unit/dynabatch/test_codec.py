@@ -16,7 +16,7 @@ import botocore.session
 import pytest
 from boto3.dynamodb.types import Binary
 from dynabatch import codec, serde
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -322,3 +322,50 @@ def test_whole_write_requests_make_the_same_body() -> None:
         assert codec.write_requests_body(
             {"devices": wrapped, "other": wrapped[:1]}, capacity
         ) == codec.batch_write_body({"devices": pairs, "other": pairs[:1]}, capacity)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(_KEY_VALUES, min_size=1, max_size=6),
+    typed=st.sampled_from([None, "S", "N"]),
+)
+@example(values=["x" * 2048, "y" * 2049, "é" * 1024, "é" * 1025, "a", "a"], typed=None)
+def test_the_readers_string_key_loop_makes_what_encode_plain_key_makes(
+    values: list[Any], typed: str | None
+) -> None:
+    # The reader makes one-string-key texts in its own loop (no call per key): each key
+    # must come out as encode_plain_key (or, for anything else, the checked path) makes
+    # it, duplicates dropped, refused keys reported and nothing else lost.
+    import boto3
+    from dynabatch import BatchClient
+    from dynabatch.checks import prepare_key
+    from dynabatch.exceptions import InvalidItemError
+    from dynabatch.keys import encode_plain_key
+    from dynabatch.reader import GetStream, ReadOptions
+
+    names = ("pk",)
+    types = {"pk": typed} if typed else None
+    keys = [{"pk": value} for value in values]
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    with BatchClient(client, wire="lean", key_schemas={"t": types or names}) as batch:
+        stream = GetStream(batch.context, {"t": keys}, ReadOptions())
+        seen: set[Any] = set()
+        order: list[Any] = []
+        entries = list(stream._lean_entries("t", keys, names, types, 0.5, seen, order))
+    expected = []
+    refused = 0
+    for key in keys:
+        try:
+            wire = prepare_key("t", key, names, types)
+        except InvalidItemError:
+            refused += 1
+            continue
+        ident = ("t", serde.key_identity(wire))
+        if ident in [made[0] for made in expected]:
+            continue
+        made = encode_plain_key(key, names, types)
+        text, size = made[1:] if made else codec.encode_item(key)
+        expected.append((ident, text, size))
+    assert [(e.ident, e.text, e.size) for e in entries] == expected
+    assert order == [ident for ident, _, _ in expected]
+    assert len(stream.result.failures) == refused
