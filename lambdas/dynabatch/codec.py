@@ -285,20 +285,23 @@ def decode_item(wire: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     TypeError
         For an empty or unknown DynamoDB type.
     """
-    # Strings and numbers first, without a call: most attributes are one or the other.
-    return {
-        name: value["S"]
-        if "S" in value
-        else _create_decimal(value["N"])
-        if "N" in value
-        else _decode_value(value)
-        for name, value in wire.items()
-    }
+    return decode_items((wire,))[0]
 
 
 def decode_items(wire_items: Iterable[Mapping[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """:func:`decode_item` over many items."""
-    return [decode_item(item) for item in wire_items]
+    # Strings and numbers first, without a call: most attributes are one or the other.
+    return [
+        {
+            name: value["S"]
+            if "S" in value
+            else _create_decimal(value["N"])
+            if "N" in value
+            else _decode_value(value)
+            for name, value in wire.items()
+        }
+        for wire in wire_items
+    ]
 
 
 def load_body(body: bytes | str) -> dict[str, Any]:

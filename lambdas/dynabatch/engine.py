@@ -534,14 +534,17 @@ class Scheduler:
             while True:
                 # A request leaves as soon as it is full and a slot is free, then pulling
                 # goes on: the first answers are on their way while later ops are made.
-                while not exhausted and len(self.ready) < buffer_target:
+                ready, add = self.ready, self.add
+                # One more than a request (so its chunk is not the last) when a slot is free.
+                enough = max_count if len(self.in_flight) < self.concurrency else buffer_target
+                while not exhausted and len(ready) < buffer_target:
                     pulled = next(source, None)
                     if pulled is None:
                         exhausted = True
                         break
-                    self.add(pulled)
-                    if len(self.ready) > max_count and len(self.in_flight) < self.concurrency:
-                        break  # one more than a request: its chunk is not the last
+                    add(pulled)
+                    if len(ready) > enough:
+                        break
                 sent = False
                 while len(self.in_flight) < self.concurrency and (self.ready or self.isolating):
                     if self.stopped is not None or self.deadline.expired():

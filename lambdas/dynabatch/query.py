@@ -22,7 +22,7 @@ from boto3.dynamodb.conditions import ConditionBase, ConditionExpressionBuilder
 from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
-from .codec import decode_item
+from .codec import decode_item, decode_items
 from .exceptions import BatchLayerError, ThrottledError
 from .expressions import Projection, build_condition, build_projection, merge_expression_parts
 from .metrics import CallStats
@@ -268,7 +268,8 @@ def _pages(
                 sleep=sleep,
                 start_key=plain(start) if start else None,
             )
-            items = [plain(item) for item in response.get("Items", ())]
+            wire_items = response.get("Items", ())
+            items = decode_items(wire_items) if lean else [plain(item) for item in wire_items]
             stats.items += len(items)
             consumed = response.get("ConsumedCapacity")
             if consumed:

@@ -8,7 +8,14 @@ from types import TracebackType
 from typing import Any
 
 from .checks import MAX_PARTITION_KEY_BYTES, prepare_key
-from .codec import batch_get_body, decode_item, encode_item, load_body, wire_to_botocore
+from .codec import (
+    batch_get_body,
+    decode_item,
+    decode_items,
+    encode_item,
+    load_body,
+    wire_to_botocore,
+)
 from .constants import MAX_GET_KEYS, MAX_ITEM_BYTES, MAX_REQUEST_BYTES
 from .context import BatchContext, TableUnavailable
 from .engine import EngineEvent, Entry, Outcome, Scheduler
@@ -22,6 +29,9 @@ from .types import Capacity, Failure, GetPage, GetResult, Item, RequestEvent
 from .writer import request_events
 
 __all__ = ["GetStream", "ReadOptions", "collect"]
+
+#: One response's items of one table: their key identities and the items, side by side.
+Page = tuple[str, list[Hashable], list[Item]]
 
 
 def _same(value: Any) -> Any:
@@ -82,13 +92,14 @@ class GetStream:
         self._params: dict[str, dict[str, Any]] = {}
         self._key_names: dict[str, tuple[str, ...]] = {}
         self.result = GetResult()
-        #: Identities of the keys asked for, in request order (duplicates dropped).
-        self.order: dict[str, list[Hashable]] = {}
+        #: Identities of the keys asked for, in request order (duplicates dropped): a dict
+        #: per table, so that it is also the set a duplicate is found in.
+        self.order: dict[str, dict[Hashable, None]] = {}
         #: Items that arrived while the stream was stopping: never yielded.
         self.found_late: list[tuple[Hashable, Item]] = []
         self._started = False
         self._deadline = Deadline(ctx.retry, options.deadline_at, ctx.clock)
-        self._pages: Generator[tuple[str, list[tuple[Hashable, Item]]], None, None] | None = None
+        self._pages: Generator[Page, None, None] | None = None
 
     # -- building requests ---------------------------------------------------------
 
@@ -108,11 +119,10 @@ class GetStream:
         self.result.failures.append(Failure(table, plain, code, reason, plain, 0))
 
     def _entries(self) -> Iterator[Entry]:
-        seen: set[Hashable] = set()
         ctx = self._ctx
         lean = ctx.lean
         for table, keys in self._requests.items():
-            order = self.order.setdefault(table, [])
+            order = self.order.setdefault(table, {})
             units = 1.0 if _for_table(self._options.consistent_read, table, False) else 0.5
             try:
                 if ctx.known_key_names(table) is None and self._deadline.expired():
@@ -125,7 +135,7 @@ class GetStream:
             types = ctx.key_types(table)
             self._params[table] = self._table_params(table, names)
             if lean:
-                yield from self._lean_entries(table, keys, names, types, units, seen, order)
+                yield from self._lean_entries(table, keys, names, types, units, order)
                 continue
             for key in keys:
                 try:
@@ -134,10 +144,9 @@ class GetStream:
                     self._fail(table, key, error.code, str(error))
                     continue
                 ident = (table, key_identity(wire))
-                if ident in seen:
+                if ident in order:
                     continue  # BatchGetItem rejects duplicate keys; one read answers both.
-                seen.add(ident)
-                order.append(ident)
+                order[ident] = None
                 yield Entry(table, ident, wire, item_size(wire), units)
 
     def _lean_entries(
@@ -147,8 +156,7 @@ class GetStream:
         names: tuple[str, ...],
         types: Mapping[str, str] | None,
         units: float,
-        seen: set[Hashable],
-        order: list[Hashable],
+        order: dict[Hashable, None],
     ) -> Iterator[Entry]:
         # The lean wire needs only each key's text; its plain form is decoded from that
         # text in the rare case a key is reported (missing, failed).
@@ -166,10 +174,9 @@ class GetStream:
                     size = len(value) if value.isascii() else len(value.encode("utf-8"))
                     if size <= MAX_PARTITION_KEY_BYTES:
                         ident: Hashable = (table, (name, value))
-                        if ident in seen:
+                        if ident in order:
                             continue
-                        seen.add(ident)
-                        order.append(ident)
+                        order[ident] = None
                         text = f"{head}{quote_json(value)}}}}}"
                         yield Entry(table, ident, None, name_size + size, units, 0, 0, text)
                         continue
@@ -184,10 +191,9 @@ class GetStream:
                 text, size = encode_item({name: key[name] for name in names})
             else:
                 ident, text, size = (table, made[0]), made[1], made[2]
-            if ident in seen:
+            if ident in order:
                 continue  # BatchGetItem rejects duplicate keys; one read answers both.
-            seen.add(ident)
-            order.append(ident)
+            order[ident] = None
             yield Entry(table, ident, None, size, units, text=text)
 
     # -- one request ---------------------------------------------------------------
@@ -233,18 +239,20 @@ class GetStream:
                 for key in pending.get("Keys", ()):
                     unprocessed.append(by_ident[(table, wire_identity(key, names))])
         found: list[Hashable] = []
-        pages: list[tuple[str, list[tuple[Hashable, Item]]]] = []
+        pages: list[Page] = []
         returned_bytes = 0
         deserialize = self._deserialize
-        if lean:
-            deserialize = decode_item if self._options.numbers == "decimal" else self._lean_decode
+        lean_decimal = lean and self._options.numbers == "decimal"
+        if lean and not lean_decimal:
+            deserialize = self._lean_decode
         for table, items in response.get("Responses", {}).items():
             names = self._key_names[table]
             if unprocessed:  # sizes matter only to tell a 16 MB cut from throttling
                 returned_bytes += sum(item_size(to_wire(wire_item)) for wire_item in items)
             idents = _identities(table, items, names)
             found += idents
-            pages.append((table, list(zip(idents, map(deserialize, items), strict=True))))
+            decoded = decode_items(items) if lean_decimal else list(map(deserialize, items))
+            pages.append((table, idents, decoded))
         missing = []
         if len(found) + len(unprocessed) != len(chunk):  # else every key is accounted for
             answered = {*found, *(entry.ident for entry in unprocessed)}
@@ -268,8 +276,9 @@ class GetStream:
 
     def pages_with_identity(
         self,
-    ) -> Generator[tuple[str, list[tuple[Hashable, Item]]], None, None]:
-        """Like iterating the stream, with each item's key identity beside it."""
+    ) -> Generator[Page, None, None]:
+        """Like iterating the stream, each page with its items' key identities beside them:
+        ``(table, identities, items)``."""
         if self._started:
             raise RuntimeError("a GetStream can be iterated once")
         self._started = True
@@ -315,13 +324,11 @@ class GetStream:
 
     def _abort(self, scheduler: Scheduler, error: BaseException, stats: CallStats) -> None:
         for event in scheduler.abort(error):
-            for _, page in self._settle(event, stats, notify=False):
+            for _, idents, items in self._settle(event, stats, notify=False):
                 # Not handed out (the stream stopped), but found: get_items reports them.
-                self.found_late.extend(page)
+                self.found_late.extend(zip(idents, items, strict=True))
 
-    def _settle(
-        self, event: EngineEvent, stats: CallStats, notify: bool
-    ) -> Iterator[tuple[str, list[tuple[Hashable, Item]]]]:
+    def _settle(self, event: EngineEvent, stats: CallStats, notify: bool) -> Iterator[Page]:
         result = self.result
         for gone in event.given_up:
             key = _plain_key(gone.entry)
@@ -342,15 +349,15 @@ class GetStream:
         pages, missing = outcome.payload
         for entry in missing:
             result.missing.setdefault(entry.table, []).append(_plain_key(entry))
-        for table, page in pages:
-            stats.items += len(page)
-            yield table, page
+        for page in pages:
+            stats.items += len(page[2])
+            yield page
 
     def __iter__(self) -> Iterator[GetPage]:
         pages = self._pages = self.pages_with_identity()
         try:
-            for table, page in pages:
-                yield GetPage(table, [item for _, item in page])
+            for table, _, items in pages:
+                yield GetPage(table, items)
         finally:
             pages.close()
 
@@ -371,9 +378,7 @@ class GetStream:
         self.close()
 
 
-def _identities(
-    table: str, items: list[dict[str, Any]], names: tuple[str, ...]
-) -> list[tuple[str, Any]]:
+def _identities(table: str, items: list[dict[str, Any]], names: tuple[str, ...]) -> list[Hashable]:
     """Each response item's key identity (``wire_identity``), without a call per item
     for the usual one-string-key table."""
     if len(names) == 1:
@@ -399,8 +404,8 @@ def collect(stream: GetStream, raise_on_unprocessed: bool) -> GetResult:
     """
     found: dict[Hashable, Item] = {}
     try:
-        for _, page in stream.pages_with_identity():
-            found.update(page)
+        for _, idents, items in stream.pages_with_identity():
+            found.update(zip(idents, items, strict=True))
     finally:
         found.update(stream.found_late)
         _fill(stream, found)
