@@ -147,8 +147,21 @@ def test_an_interrupted_sweep_leaves_the_rest_for_the_next_run(
 
 
 def test_overlapping_runs_delete_each_expired_session_and_nothing_else(
-    batch: BatchClient,
+    batch: BatchClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # moto's in-process tables are not safe across threads (a Query iterates a dict that
+    # a delete on the other thread changes): one request at a time, as DynamoDB applies
+    # each atomically, while the two runs still interleave request by request.
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.Lock()
+    answer = BotocoreStubber.__call__
+
+    def one_at_a_time(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return answer(self, *args, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", one_at_a_time)
     _, alive = make_sessions(batch, expired=150, live=20)
     reports: list[dict[str, Any]] = []
 
