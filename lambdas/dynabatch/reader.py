@@ -93,7 +93,8 @@ class GetStream:
         self._key_names: dict[str, tuple[str, ...]] = {}
         self.result = GetResult()
         #: Identities of the keys asked for, in request order (duplicates dropped): a dict
-        #: per table, so that it is also the set a duplicate is found in.
+        #: per table, so that it is also the set a duplicate is found in. A read's
+        #: identity is one flat tuple, ``(table, *key_identity)``: one object a key.
         self.order: dict[str, dict[Hashable, None]] = {}
         #: Items that arrived while the stream was stopping: never yielded.
         self.found_late: list[tuple[Hashable, Item]] = []
@@ -143,7 +144,7 @@ class GetStream:
                 except InvalidItemError as error:
                     self._fail(table, key, error.code, str(error))
                     continue
-                ident = (table, key_identity(wire))
+                ident = (table, *key_identity(wire))
                 if ident in order:
                     continue  # BatchGetItem rejects duplicate keys; one read answers both.
                 order[ident] = None
@@ -173,7 +174,7 @@ class GetStream:
                 if type(value) is str and value:
                     size = len(value) if value.isascii() else len(value.encode("utf-8"))
                     if size <= MAX_PARTITION_KEY_BYTES:
-                        ident: Hashable = (table, (name, value))
+                        ident: Hashable = (table, name, value)
                         if ident in order:
                             continue
                         order[ident] = None
@@ -187,10 +188,10 @@ class GetStream:
                 except InvalidItemError as error:
                     self._fail(table, key, error.code, str(error))
                     continue
-                ident = (table, key_identity(wire))
+                ident = (table, *key_identity(wire))
                 text, size = encode_item({name: key[name] for name in names})
             else:
-                ident, text, size = (table, made[0]), made[1], made[2]
+                ident, text, size = (table, *made[0]), made[1], made[2]
             if ident in order:
                 continue  # BatchGetItem rejects duplicate keys; one read answers both.
             order[ident] = None
@@ -237,7 +238,7 @@ class GetStream:
             for table, pending in left.items():
                 names = self._key_names[table]
                 for key in pending.get("Keys", ()):
-                    unprocessed.append(by_ident[(table, wire_identity(key, names))])
+                    unprocessed.append(by_ident[(table, *wire_identity(key, names))])
         found: list[Hashable] = []
         pages: list[Page] = []
         returned_bytes = 0
@@ -384,10 +385,10 @@ def _identities(table: str, items: list[dict[str, Any]], names: tuple[str, ...])
     if len(names) == 1:
         name = names[0]
         try:
-            return [(table, (name, item[name]["S"])) for item in items]
+            return [(table, name, item[name]["S"]) for item in items]
         except (KeyError, TypeError):
             pass  # a number or binary key, or a malformed item: the general way says which
-    return [(table, wire_identity(item, names)) for item in items]
+    return [(table, *wire_identity(item, names)) for item in items]
 
 
 def _plain_key(entry: Entry) -> Item:
@@ -428,5 +429,5 @@ def _fill(stream: GetStream, found: dict[Hashable, Item]) -> None:
             position = {ident: n for n, ident in enumerate(order)}
             names = stream._key_names[table]
             missing.sort(
-                key=lambda key: position[(table, key_identity(prepare_key(table, key, names)))]
+                key=lambda key: position[(table, *key_identity(prepare_key(table, key, names)))]
             )
