@@ -27,7 +27,8 @@ import boto3
 import pytest
 from dynabatch import BatchClient
 from fleet.tables import ALL_TABLES
-from moto.server import ThreadedMotoServer
+
+from tests.support.motoserver import moto_server
 
 FLEET = str(Path(sys.executable).with_name("fleet"))
 STARTUP_SECONDS = 60
@@ -140,13 +141,8 @@ def start_stack(workdir: Path, *flags: str) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def dynamodb() -> Iterator[str]:
     """moto's server on a free port: ``http://127.0.0.1:PORT``."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @dataclass

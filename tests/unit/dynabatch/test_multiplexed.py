@@ -22,8 +22,8 @@ from botocore.config import Config
 from dynabatch import BatchClient
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_api._internal.models import moto_api_backend
-from moto.server import ThreadedMotoServer
 
+from tests.support.motoserver import moto_server
 from tests.support.tables import create_test_tables
 
 from .conftest import FAST, KEYS
@@ -58,16 +58,13 @@ class Load:
 
 @pytest.fixture
 def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        # The server keeps its tables in this process's moto backends, which moto's
-        # in-process mock shares: leave nothing behind for the next test on this worker.
-        moto_api_backend.reset()
-        server.stop()
+    with moto_server() as url:
+        try:
+            yield url
+        finally:
+            # The server keeps its tables in this process's moto backends, which moto's
+            # in-process mock shares: leave nothing behind for the next test on this worker.
+            moto_api_backend.reset()
 
 
 @pytest.fixture
@@ -83,16 +80,21 @@ def load(monkeypatch: pytest.MonkeyPatch) -> Iterator[Load]:
         time.sleep(0.01)
 
 
-@pytest.fixture
-def client(endpoint: str) -> Iterator[Any]:
-    client = boto3.client(
+def client_of(endpoint: str, **config: Any) -> Any:
+    """A client of moto's server; botocore retries nothing (the layer does)."""
+    return boto3.client(
         "dynamodb",
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="local",
         aws_secret_access_key="local",
-        config=Config(retries={"total_max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1}, **config),
     )
+
+
+@pytest.fixture
+def client(endpoint: str) -> Iterator[Any]:
+    client = client_of(endpoint)
     create_test_tables(client)
     yield client
     client.close()
@@ -160,14 +162,7 @@ def test_an_interrupt_does_not_wait_for_the_answers_and_reports_each_op(
 def test_a_slow_endpoint_is_a_read_timeout_retried_then_reported(
     endpoint: str, client: Any, load: Load
 ) -> None:
-    slow = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(read_timeout=0.2, retries={"total_max_attempts": 1}),
-    )
+    slow = client_of(endpoint, read_timeout=0.2)
     load.delay = 0.5
     with BatchClient(slow, wire="lean", concurrency=2, retry=FAST, key_schemas=KEYS) as batch:
         result = batch.put_items("devices", devices(30), raise_on_unprocessed=False)
