@@ -10,7 +10,7 @@ a full request, 25 devices written or 100 read, and divided by the items in it:
   ``WireClient.call``'s own time (request, SigV4, prepare, events, crc) less the parse;
 - HTTP: one send of the same request to the bench responder on 127.0.0.1 over a kept-alive
   connection (the client side only): botocore's ``URLLib3Session`` on the botocore path,
-  the lean wire's ``KeepAlivePool`` (``http.client``) on the lean path;
+  the lean wire's ``KeepAlivePool`` (one non-blocking exchange) on the lean path;
 - layer: ``BatchClient.put_items`` / ``get_items`` of 1,000 items on each wire through the
   in-process transport, less that path's parts: packing, threads, futures, retries' checks.
 """
