@@ -274,11 +274,15 @@ class Scheduler:
         # it may or may not have been sent.
         outcome: Outcome | None = Outcome(sent=chunk, error=INTERRUPTED)
         try:
-            sent, refused, outcome = self._prepared(chunk)
-            if outcome is None:
-                outcome = self._classified(sent, lambda: self._launch(number, sent, refused))
-                if outcome is not None:
-                    outcome.refused = refused
+            sent, refused, not_sent = self._prepared(chunk)
+            if not_sent is not None:
+                outcome = not_sent
+            else:
+                # None once the request is on its way (it is then in self.calls).
+                launched = self._classified(sent, lambda: self._launch(number, sent, refused))
+                if launched is not None:
+                    launched.refused = refused
+                outcome = launched
         finally:
             if outcome is not None:
                 self.arrived.append((number, outcome))
@@ -295,7 +299,10 @@ class Scheduler:
     def _read_back(self, call: Call) -> None:
         assert self.multiplexer is not None
         finish = self.multiplexer[2]
-        number, chunk, refused, started = self.calls.pop(call)
+        started_call = self.calls.pop(call, None)
+        if started_call is None:
+            return  # interrupted as it started: already reported as possibly applied
+        number, chunk, refused, started = started_call
         outcome = Outcome(sent=chunk, error=INTERRUPTED)
         if call in self.cancelled:
             self.arrived.append((number, outcome))
@@ -487,7 +494,7 @@ class Scheduler:
             elif self.calls:
                 self._wait_for_arrivals(None)
                 continue
-            elif self.multiplexer is not None:  # not started: nothing else is in flight
+            elif self.multiplexer is not None:  # a guard: each is in calls or arrived
                 number = next(iter(self.in_flight))
                 outcome = Outcome(sent=self.in_flight[number], error=INTERRUPTED)
             else:

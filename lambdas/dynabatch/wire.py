@@ -14,6 +14,11 @@ plus two read-only private ones, ``client._get_credentials()`` and the client's 
 builder; ``tests/unit/dynabatch/test_wire.py`` has a canary that fails if an upgrade moves
 them.
 
+:meth:`WireClient.call` sends one request and blocks; a :class:`Multiplexer` keeps many
+in flight on the calling thread (each a :class:`Call`, advanced by one ``selectors`` wait),
+which is how the batch layer sends when the HTTP session can start a request without
+blocking (:class:`dynabatch.connections.KeepAlivePool`).
+
 Signing is SigV4 as AWS documents it, computed here for the one request shape this path
 sends (``POST``, five headers): botocore's ``SigV4Auth`` spends about 60 µs a request
 walking generic headers and deriving the signing key four HMACs deep every time, most of
@@ -240,9 +245,11 @@ class Call:
 
     @property
     def done(self) -> bool:
+        """Its answer is in (or it failed): :meth:`result` will not wait."""
         return self.answer is not None or getattr(self.response, "done", True)
 
     def failed(self, problem: Exception) -> None:
+        """Tell ``after-call-error`` hooks, as botocore's client does."""
         wire = self.wire
         wire._events.emit(
             f"after-call-error.{wire._service_id}.{self.operation}",
