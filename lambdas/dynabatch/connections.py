@@ -448,7 +448,7 @@ class Exchange:
             body = head.dechunk(buffer)
             if body is None:
                 return False
-            self._complete(body, keep=head.keep_alive and head.chunk_end == len(buffer))
+            self._complete(body, keep=head.keep_alive and head.at == len(buffer))
             return True
         if head.length is None:
             return False  # the body ends when the connection does
@@ -549,10 +549,6 @@ class _Head:
             self.keep_alive = False
         self.parts: list[bytes] = []
         self.at = start  # where the next chunk's size line begins
-
-    @property
-    def chunk_end(self) -> int:
-        return self.at
 
     def dechunk(self, buffer: bytearray) -> bytes | None:
         """The whole body once the last chunk (and trailers) arrived, else None."""

@@ -20,10 +20,9 @@ from .checks import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES
 from .codec import wire_to_botocore
 from .serde import key_identity, key_of
 
-__all__ = ["fast_key_identity", "encode_plain_key", "wire_identity", "quote_json"]
+__all__ = ["fast_key_identity", "encode_plain_key", "wire_identity"]
 
-#: A str as JSON text (ASCII, quoted), as json.dumps writes it.
-quote_json = _quote = encode_basestring_ascii
+_quote = encode_basestring_ascii
 #: Partition and sort key byte limits (checks.py's), and the ints that fit 38 digits.
 _KEY_LIMITS = (MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES)
 _INT_LIMIT = 10**38

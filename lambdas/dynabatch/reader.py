@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as quote_json
 from types import TracebackType
 from typing import Any
 
@@ -21,7 +22,7 @@ from .context import BatchContext, TableUnavailable
 from .engine import EngineEvent, Entry, Outcome, Scheduler
 from .exceptions import BatchAbortedError, InvalidItemError, UnprocessedKeysError
 from .expressions import build_projection
-from .keys import encode_plain_key, quote_json, wire_identity
+from .keys import encode_plain_key, wire_identity
 from .metrics import CallStats
 from .retry import Deadline
 from .serde import NumberMode, deserialize_item, deserializer, item_size, key_identity

@@ -313,11 +313,6 @@ class Multiplexer:
             self.ended.append(call)
         return call
 
-    @property
-    def pending(self) -> int:
-        """Requests started and not handed back by :meth:`wait` yet."""
-        return len(self.ended) + len(self.calls)
-
     def wait(self, timeout: float | None) -> list[Call]:
         """The calls that ended, waiting up to ``timeout`` seconds for one (``None``:
         until one ends or a socket's own timeout passes); may be empty."""
