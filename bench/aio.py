@@ -10,7 +10,6 @@ measured run is warm like the others'.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +19,7 @@ import dynabatch
 import httpx
 from aiodynamo.client import Client
 from aiodynamo.credentials import Credentials
+from aiodynamo.errors import ItemNotFound
 from aiodynamo.http.httpx import HTTPX
 from aiodynamo.http.types import Request, Response
 from aiodynamo.models import BatchGetRequest, BatchWriteRequest
@@ -63,6 +63,15 @@ class AioDynamo(Method):
 
     def write(self, table: str, items: Sequence[Item]) -> None:
         self.loop.run_until_complete(self._write(table, items))
+
+    def get_user(self, table: str, key: Key) -> Item | None:
+        return self.loop.run_until_complete(self._get_user(table, key))
+
+    async def _get_user(self, table: str, key: Key) -> Item | None:
+        try:
+            return await self.client.get_item(table, dict(key))
+        except ItemNotFound:
+            return None
 
     async def _read(self, table: str, keys: Sequence[Key]) -> int:
         gate = asyncio.Semaphore(self.concurrency)
@@ -110,8 +119,7 @@ class _AsyncTransport:
         started = time.thread_time()
         target = (request.headers or {})["X-Amz-Target"]
         operation = target.split(".", 1)[1]
-        status, payload = self.transport.dynamo.answer(operation, request.body or b"{}")
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        status, data = self.transport.dynamo.respond(operation, request.body or b"{}")
         with _LOCK:
             self.transport.cpu += time.thread_time() - started
             self.transport.requests += 1

@@ -12,7 +12,6 @@ parsing, the batch layer's packing and threads all run for real; the transport's
 from __future__ import annotations
 
 import gc
-import json
 import statistics
 import threading
 import time
@@ -60,8 +59,7 @@ class StubTransport:
         operation = (target.decode() if isinstance(target, bytes) else target).removeprefix(
             TARGET_PREFIX
         )
-        status, payload = self.dynamo.answer(operation, request.body)
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        status, data = self.dynamo.respond(operation, request.body)
         headers = {"Content-Type": "application/x-amz-json-1.0", "Content-Length": str(len(data))}
         response = AWSResponse(request.url, status, headers, _Raw(data))
         with self._lock:

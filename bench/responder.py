@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from json.encoder import encode_basestring_ascii
 from typing import Any, ClassVar
 
 from .counters import Counters
@@ -64,6 +65,26 @@ class FakeDynamo:
         except (KeyError, TypeError, ValueError) as error:
             return 400, _error("ValidationException", repr(error))
 
+    def respond(self, operation: str, raw: bytes) -> tuple[int, bytes]:
+        """:meth:`answer` as the bytes of the response body.
+
+        A BatchGetItem answer's items are spliced in as text (every item is its key and
+        one fixed body): ``json.dumps`` of 100 items of 400 bytes costs this process
+        ~280 µs a request, which on two shared cores is taken from the client measured.
+        """
+        if operation != "BatchGetItem":
+            status, payload = self.answer(operation, raw)
+            return status, _dumps(payload)
+        try:
+            found, unprocessed = self._batch_get(json.loads(raw))
+        except (KeyError, TypeError, ValueError) as error:
+            return 400, _dumps(_error("ValidationException", repr(error)))
+        tables = ",".join(
+            f"{_quote(table)}:{_items_text(keys, table)}" for table, keys in found.items()
+        )
+        text = f'{{"Responses":{{{tables}}},"UnprocessedKeys":{_dumps(unprocessed).decode()}}}'
+        return 200, text.encode()
+
     def key_name(self, table: str) -> str:
         for suffix, name in self.key_names.items():
             if table == suffix or table.endswith("-" + suffix):
@@ -73,18 +94,26 @@ class FakeDynamo:
     # -- the operations ---------------------------------------------------------------
 
     def batch_get_item(self, body: dict[str, Any]) -> dict[str, Any]:
-        responses: dict[str, list[Any]] = {}
+        found, unprocessed = self._batch_get(body)
+        responses = {
+            table: [{**key, **body_of(table)} for key in keys] for table, keys in found.items()
+        }
+        return {"Responses": responses, "UnprocessedKeys": unprocessed}
+
+    def _batch_get(self, body: dict[str, Any]) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+        """The keys found per table (every key but those left unprocessed), and those."""
+        found: dict[str, list[Any]] = {}
         unprocessed: dict[str, Any] = {}
         every, counters = self.unprocessed_every, self.counters
         for table, request in body["RequestItems"].items():
-            found = responses.setdefault(table, [])
+            keys = found.setdefault(table, [])
             for key in request["Keys"]:
                 if counters.take_unprocessed(every):
                     unprocessed.setdefault(table, {"Keys": []})["Keys"].append(key)
                 else:
-                    found.append({**key, **body_of(table)})
-            counters.record(table, [], [], len(found))
-        return {"Responses": responses, "UnprocessedKeys": unprocessed}
+                    keys.append(key)
+            counters.record(table, [], [], len(keys))
+        return found, unprocessed
 
     def batch_write_item(self, body: dict[str, Any]) -> dict[str, Any]:
         unprocessed: dict[str, list[Any]] = {}
@@ -182,6 +211,33 @@ def body_of(table: str) -> dict[str, Any]:
     return SESSION_BODY if table.endswith("sessions") else ITEM_BODY
 
 
+# One encoder: json.dumps with arguments makes a new one per call (~3 µs).
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+_quote = encode_basestring_ascii
+
+
+_BODY_TEXTS = {id(body): _encode(body)[1:] for body in (ITEM_BODY, SESSION_BODY)}
+
+
+def _items_text(keys: list[dict[str, Any]], table: str) -> str:
+    """The JSON list of ``{**key, **body_of(table)}`` for keys of attributes the body has not."""
+    tail = "," + _BODY_TEXTS[id(body_of(table))]
+    items = []
+    for key in keys:
+        # Even a shared encoder costs ~1.5 µs a call: a key's few typed values, by hand.
+        parts = []
+        for name, value in key.items():
+            ((kind, data),) = value.items()
+            text = _quote(data) if type(data) is str else _encode(data)
+            parts.append(f"{_quote(name)}:{{{_quote(kind)}:{text}}}")
+        items.append("{" + ",".join(parts) + tail)
+    return "[" + ",".join(items) + "]"
+
+
+def _dumps(payload: Any) -> bytes:
+    return _encode(payload).encode()
+
+
 def _session_index_key(i: int, shard: int) -> dict[str, Any]:
     return {
         "sessionId": {"S": f"s-{i:08d}"},
@@ -214,7 +270,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Silent: a line per request would cost more than the request."""
 
     def _reply(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        self._send(status, json.dumps(payload, separators=(",", ":")).encode())
+
+    def _send(self, status: int, data: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/x-amz-json-1.0")
         self.send_header("Content-Length", str(len(data)))
@@ -241,12 +299,15 @@ class _Handler(BaseHTTPRequestHandler):
         counters.enter(operation)
         started = time.perf_counter()
         try:
-            status, payload = self.server.answer(operation, raw)
+            # The body is made within the round trip, as DynamoDB's own work is: at the
+            # answer's time only the write is left, so ten answers due at once do not
+            # queue behind each other's serialisation on this process's one GIL.
+            status, data = self.server.respond(operation, raw)
             # Answer one round trip after the request arrived, however long the work took.
             remaining = self.server.latency - (time.perf_counter() - started)
             if remaining > 0:
                 time.sleep(remaining)
-            self._reply(status, payload)
+            self._send(status, data)
         finally:
             counters.leave()
 
