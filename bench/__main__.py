@@ -1,11 +1,11 @@
 """``python -m bench``: run the benchmark, print the table, write bench/results/.
 
-    python -m bench                 # quick: L = 0 and 20 ms, 3 runs a figure (< 10 min)
+    python -m bench                 # quick: L = 0 and 20 ms, 5 runs a figure (< 10 min)
     python -m bench --full          # L = 0, 20 and 50 ms, every workload in both modes, 5 runs
     python -m bench --only read50,sweep
 
-Workloads for ``--only``: read50 read100 read1000 write1000 write10000 (the side-by-side
-table), cpu (CPU per item without the network), breakdown (one item's CPU part by
+Workloads for ``--only``: devicelist50 read50 read100 read1000 write1000 write10000 (the
+side-by-side table), cpu (CPU per item without the network), breakdown (one item's CPU part by
 part), sweep, coldstart.
 """
 
@@ -87,10 +87,10 @@ def _plan(args: argparse.Namespace) -> Any:
         latencies={"client-bound": [0, 20], "moto": [0, 20]},
         workloads={
             "client-bound": wanted(list(WORKLOADS)),
-            "moto": wanted(["read50", "read1000", "write1000"]),
+            "moto": wanted(["devicelist50", "read50", "read1000", "write1000"]),
         },
         methods=METHOD_ORDER,
-        repeats=max(3, args.repeats or 3),
+        repeats=max(3, args.repeats or 5),
         one_call_budget=5.0,
     )
 

@@ -15,7 +15,7 @@ import boto3
 import dynabatch
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from .workloads import DEVICE_TABLE, WRITE_TABLE
+from .workloads import DEVICE_TABLE, USER_TABLE, WRITE_TABLE
 
 __all__ = ["METHODS", "Method", "build_methods", "chunks"]
 
@@ -38,6 +38,20 @@ class Method:
 
     def write(self, table: str, items: Sequence[Item]) -> None:
         raise NotImplementedError
+
+    def get_user(self, table: str, key: Key) -> Item | None:
+        """One item by key, as this library reads a single item."""
+        raise NotImplementedError
+
+    def list_devices(self, users: str, user: Key, devices: str, keys: Sequence[Key]) -> int:
+        """A device list as the route loads it: the user, then (only then) its devices.
+
+        The device keys are given rather than taken from the user's item, so every method
+        reads the same devices; the user read still has to end before they are asked for.
+        """
+        if self.get_user(users, user) is None:
+            raise LookupError(f"{self.name}: no user {dict(user)} in {users}")
+        return self.read(devices, keys)
 
     def close(self) -> None:
         """Release threads and connections."""
@@ -71,6 +85,10 @@ class OneCall(Method):
         handle = self.resource.Table(table)
         return sum("Item" in handle.get_item(Key=dict(key)) for key in keys)
 
+    def get_user(self, table: str, key: Key) -> Item | None:
+        item: Item | None = self.resource.Table(table).get_item(Key=dict(key)).get("Item")
+        return item
+
     def write(self, table: str, items: Sequence[Item]) -> None:
         handle = self.resource.Table(table)
         for item in items:
@@ -103,6 +121,10 @@ class Boto3Batch(Method):
         with self.resource.Table(table).batch_writer() as writer:
             for item in items:
                 writer.put_item(Item=item)
+
+    def get_user(self, table: str, key: Key) -> Item | None:
+        item: Item | None = self.resource.Table(table).get_item(Key=dict(key)).get("Item")
+        return item
 
 
 class ThreadPool(Method):
@@ -148,6 +170,11 @@ class ThreadPool(Method):
         futures = [self.pool.submit(self._get, table, c) for c in chunks(keys, GET_CHUNK)]
         return sum(len(f.result()) for f in futures)
 
+    def get_user(self, table: str, key: Key) -> Item | None:
+        wire = {k: self.serialize(v) for k, v in key.items()}
+        raw = self.client.get_item(TableName=table, Key=wire).get("Item")
+        return None if raw is None else {k: self.deserialize(v) for k, v in raw.items()}
+
     def write(self, table: str, items: Sequence[Item]) -> None:
         futures = [self.pool.submit(self._put, table, c) for c in chunks(items, WRITE_CHUNK)]
         for future in futures:
@@ -166,21 +193,19 @@ class PynamoDB(Method):
         self.endpoint = endpoint
         self.models: dict[str, Any] = {}
 
+    def _meta(self, table: str) -> type:
+        return type("Meta", (), {"table_name": table, "host": self.endpoint, "region": "us-east-1"})
+
     def model(self, table: str) -> Any:
         if table not in self.models:
             from pynamodb.attributes import NumberAttribute, UnicodeAttribute
             from pynamodb.models import Model
 
-            meta = type(
-                "Meta",
-                (),
-                {"table_name": table, "host": self.endpoint, "region": "us-east-1"},
-            )
             self.models[table] = type(
                 "BenchDevice",
                 (Model,),
                 {
-                    "Meta": meta,
+                    "Meta": self._meta(table),
                     "deviceId": UnicodeAttribute(hash_key=True),
                     "ownerId": UnicodeAttribute(),
                     "name": UnicodeAttribute(),
@@ -191,8 +216,31 @@ class PynamoDB(Method):
             )
         return self.models[table]
 
+    def user_model(self, table: str) -> Any:
+        if table not in self.models:
+            from pynamodb.attributes import UnicodeAttribute, UnicodeSetAttribute
+            from pynamodb.models import Model
+
+            self.models[table] = type(
+                "BenchUser",
+                (Model,),
+                {
+                    "Meta": self._meta(table),
+                    "userId": UnicodeAttribute(hash_key=True),
+                    "devices": UnicodeSetAttribute(null=True),
+                },
+            )
+        return self.models[table]
+
     def clients(self) -> list[Any]:
         return [model._get_connection().connection.client for model in self.models.values()]
+
+    def get_user(self, table: str, key: Key) -> Item | None:
+        model = self.user_model(table)
+        try:
+            return dict(model.get(key["userId"]).attribute_values)
+        except model.DoesNotExist:
+            return None
 
     def read(self, table: str, keys: Sequence[Key]) -> int:
         model = self.model(table)
@@ -222,6 +270,7 @@ class Dynabatch(Method):
             key_schemas={
                 DEVICE_TABLE: ("deviceId",),
                 WRITE_TABLE: ("deviceId",),
+                USER_TABLE: ("userId",),
                 "sessions": ("sessionId",),
             },
         )
@@ -236,6 +285,11 @@ class Dynabatch(Method):
 
     def read(self, table: str, keys: Sequence[Key]) -> int:
         return len(self.batch.get_items({table: keys}).items.get(table, ()))
+
+    def get_user(self, table: str, key: Key) -> Item | None:
+        # As the device-list route reads its user (fleet.devices.DeviceService.device_ids).
+        found = self.batch.get_items({table: [key]}, projection=["devices"]).items.get(table)
+        return found[0] if found else None
 
     def write(self, table: str, items: Sequence[Item]) -> None:
         self.batch.put_items(table, items)

@@ -188,7 +188,8 @@ def full_report(
             "Mode `client-bound`: the minimal DynamoDB responder (answers after L ms, stores "
             "only keys). Mode `moto`: moto's server behind the delay proxy. Median of the "
             "warm runs; requests and in-flight counted at the server; CPU is the client "
-            "process's `time.process_time`; floor = ceil(requests / concurrency) x L; "
+            "process's `time.process_time`; floor = ceil(requests / concurrency) x L (a "
+            "device list: one more L for its user, read before its devices); "
             "`x dynabatch` = this method's time / dynabatch's.\n",
             markdown_table(figures),
         ]

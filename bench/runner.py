@@ -23,7 +23,16 @@ import dynabatch
 
 from .methods import Method, build_methods
 from .servers import Endpoint
-from .workloads import DEVICE_TABLE, WRITE_TABLE, Workload, device, device_key
+from .workloads import (
+    DEVICE_TABLE,
+    USER_KEY,
+    USER_TABLE,
+    WRITE_TABLE,
+    Workload,
+    device,
+    device_key,
+    user_item,
+)
 
 __all__ = ["Figure", "Plan", "run_plan"]
 
@@ -48,6 +57,8 @@ class Figure:
     cpu_seconds: float = math.nan
     server_cpu_seconds: float = math.nan
     note: str = ""
+    #: Requests each run sends one after another before its batch (a device list's user).
+    lead_requests: int = 0
 
     @property
     def items_per_second(self) -> float:
@@ -59,8 +70,10 @@ class Figure:
 
     @property
     def floor(self) -> float:
-        """The round-trip floor: ceil(requests / concurrency) x L."""
-        return math.ceil(self.requests / self.concurrency) * self.latency_ms / 1000
+        """The round-trip floor: lead requests + ceil(batch requests / concurrency), x L."""
+        lead = self.lead_requests
+        rounds = lead + math.ceil(max(0, self.requests - lead) / self.concurrency)
+        return rounds * self.latency_ms / 1000
 
     @property
     def measured(self) -> bool:
@@ -127,29 +140,35 @@ class _Table:
         return total
 
 
-def _seed(endpoint: Endpoint, n: int) -> None:
+def _seed(endpoint: Endpoint, n: int, listed: int) -> None:
+    """Devices ``0 .. n-1`` and the user whose list is the first ``listed`` (moto; the
+    responder makes items up)."""
     if endpoint.mode != "moto":
         return
     table = _Table(endpoint)
-    table.direct.create_table(
-        TableName=DEVICE_TABLE,
-        KeySchema=[{"AttributeName": "deviceId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "deviceId", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    for name, key in ((DEVICE_TABLE, "deviceId"), (USER_TABLE, "userId")):
+        table.direct.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
     with dynabatch.BatchClient(table.direct, concurrency=4) as batch:
         batch.put_items(DEVICE_TABLE, [device(i) for i in range(n)])
+        batch.put_items(USER_TABLE, [user_item(listed)])
 
 
 def _one_run(
     endpoint: Endpoint, tables: _Table, method: Method, workload: Workload, data: list[Any]
 ) -> tuple[float, float, dict[str, Any]]:
-    table = DEVICE_TABLE if workload.kind == "read" else tables.fresh()
+    table = tables.fresh() if workload.kind == "write" else DEVICE_TABLE
     gc.collect()
     endpoint.reset()
     server_cpu = endpoint.stats()["server_cpu"]
     cpu, wall = time.process_time(), time.perf_counter()
-    if workload.kind == "read":
+    if workload.kind == "list":
+        got = method.list_devices(USER_TABLE, USER_KEY, table, data)
+    elif workload.kind == "read":
         got = method.read(table, data)
     else:
         method.write(table, data)
@@ -173,6 +192,7 @@ def _figure(
     figure = Figure(
         endpoint.mode, endpoint.latency_ms, workload.name, name, workload.n, method.concurrency
     )
+    figure.lead_requests = workload.lead_requests
     figure.runs = [wall for wall, _, _ in runs]
     figure.seconds = statistics.median(figure.runs)
     figure.cpu_seconds = statistics.median(cpu for _, cpu, _ in runs)
@@ -187,7 +207,7 @@ def _figure(
 def _estimate(name: str, workload: Workload, latency_ms: float, mode: str) -> float:
     """A rough wall time of one run, to keep one-call-per-item within its budget."""
     per_call = latency_ms / 1000 + (0.004 if mode == "moto" else 0.0015)
-    return workload.n * per_call if name == "one-call" else 0.0
+    return (workload.n + workload.lead_requests) * per_call if name == "one-call" else 0.0
 
 
 def run_plan(plan: Plan, log: Log = print) -> list[Figure]:
@@ -197,7 +217,11 @@ def run_plan(plan: Plan, log: Log = print) -> list[Figure]:
         for latency in plan.latencies[mode]:
             workloads = plan.workloads[mode]
             with Endpoint(mode, latency) as endpoint:
-                _seed(endpoint, max((w.n for w in workloads if w.kind == "read"), default=0))
+                _seed(
+                    endpoint,
+                    max((w.n for w in workloads if w.kind != "write"), default=0),
+                    max((w.n for w in workloads if w.kind == "list"), default=0),
+                )
                 methods = build_methods(endpoint.url, plan.methods)
                 tables = _Table(endpoint)
                 try:
@@ -214,7 +238,7 @@ def _warm(endpoint: Endpoint, tables: _Table, methods: dict[str, Method]) -> Non
     keys = [device_key(i) for i in range(20)]
     items = [device(i) for i in range(50)]
     for method in methods.values():
-        method.read(DEVICE_TABLE, keys)
+        method.list_devices(USER_TABLE, USER_KEY, DEVICE_TABLE, keys)
         table = tables.fresh()
         method.write(table, items)
         tables.stored(table, endpoint.stats())
@@ -230,7 +254,7 @@ def _run_endpoint(
 ) -> list[Figure]:
     figures = []
     for workload in workloads:
-        if workload.kind == "read":
+        if workload.kind != "write":
             data = [device_key(i) for i in range(workload.n)]
         else:
             data = [device(i) for i in range(workload.n)]

@@ -33,9 +33,13 @@ def _verdict(name: str, met: bool | None, detail: str) -> dict[str, Any]:
 
 
 def _device_list(figures: Sequence[Figure], mode: str) -> dict[str, Any]:
-    name = f"device list of 50 at L=20 ({mode}): >= 10x one GetItem per device, <= 1.3x floor"
-    ours = _find(figures, mode, 20, "read50", "dynabatch")
-    single = _find(figures, mode, 20, "read50", "one-call")
+    # As the spec counts it: the user read, then the batch rounds of its devices.
+    name = (
+        f"device list of 50 at L=20 ({mode}): >= 10x one GetItem per device, <= 1.3x floor "
+        "(user read + batch rounds)"
+    )
+    ours = _find(figures, mode, 20, "devicelist50", "dynabatch")
+    single = _find(figures, mode, 20, "devicelist50", "one-call")
     if ours is None or single is None:
         return _verdict(name, None, "")
     speedup = single.seconds / ours.seconds

@@ -5,9 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Workload", "WORKLOADS", "device", "device_key", "DEVICE_TABLE", "WRITE_TABLE"]
+__all__ = [
+    "Workload",
+    "WORKLOADS",
+    "device",
+    "device_key",
+    "user_item",
+    "DEVICE_TABLE",
+    "USER_TABLE",
+    "USER_KEY",
+    "WRITE_TABLE",
+]
 
 DEVICE_TABLE = "devices"
+#: The device list reads its user first: the one user every list belongs to.
+USER_TABLE = "users"
+USER_KEY = {"userId": "user-0000"}
 #: Where moto-mode writes land: emptied before each run, so a count proves every item.
 WRITE_TABLE = "written-devices"
 PADDING = "x" * 300
@@ -29,9 +42,16 @@ def device(i: int) -> dict[str, Any]:
     }
 
 
+def user_item(n: int) -> dict[str, Any]:
+    """The user whose device list is devices ``0 .. n-1``."""
+    devices = {device_key(i)["deviceId"] for i in range(n)}
+    return {**USER_KEY, "devices": devices} if devices else dict(USER_KEY)
+
+
 @dataclass(frozen=True)
 class Workload:
-    """``kind`` is "read" or "write"; ``n`` items."""
+    """``kind`` is "read", "write" or "list" (a device list: the user, then ``n`` devices
+    by key, as the device-list route loads them); ``n`` items."""
 
     name: str
     kind: str
@@ -39,12 +59,20 @@ class Workload:
 
     @property
     def short(self) -> str:
+        if self.kind == "list":
+            return f"device list of {self.n:,}"
         return f"{self.kind} {self.n:,}"
+
+    @property
+    def lead_requests(self) -> int:
+        """Requests each run sends one after another before its batch: the user read."""
+        return 1 if self.kind == "list" else 0
 
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
+        Workload("devicelist50", "list", 50),
         Workload("read50", "read", 50),
         Workload("read100", "read", 100),
         Workload("read1000", "read", 1000),

@@ -113,6 +113,50 @@ def test_a_tiny_plan_measures_every_method_side_by_side() -> None:
     assert "dynabatch" in markdown_table(figures)
 
 
+@pytest.mark.parametrize("mode", ["client-bound", "moto"])
+def test_a_device_list_reads_its_user_first_and_its_floor_counts_that_round(mode: str) -> None:
+    # The spec's device list: the user, then its devices; the floor is one L more than
+    # the batch rounds. A method that read the user alongside its devices would have two
+    # requests in flight at the server at once.
+    plan = Plan(
+        modes=[mode],
+        latencies={mode: [5]},
+        workloads={mode: [Workload("devicelist7", "list", 7)]},
+        methods=["one-call", "boto3", "threadpool", "pynamodb", "aiodynamo", "dynabatch"],
+        repeats=1,
+    )
+    figures = {f.method: f for f in run_plan(plan, log=lambda _: None)}
+    assert {m: (f.requests, f.max_in_flight) for m, f in figures.items()} == {
+        "one-call": (8, 1),
+        **dict.fromkeys(plan.methods[1:], (2, 1)),
+    }
+    assert figures["dynabatch"].floor == pytest.approx(0.010)  # 2 rounds of 5 ms
+    assert figures["one-call"].floor == pytest.approx(0.040)  # 8 calls one after another
+
+
+def test_responder_answers_a_batch_get_with_the_bytes_of_its_answer() -> None:
+    # The responder splices item texts instead of dumping dicts: byte-level shortcuts
+    # must still say exactly what answer() says, unprocessed keys and bad bodies too.
+    import json
+
+    from bench.responder import FakeDynamo
+
+    body = {
+        "RequestItems": {
+            "devices": {"Keys": [{"deviceId": {"S": f"d-\u00e9{i}"}} for i in range(10)]},
+            "app-sessions": {"Keys": [{"sessionId": {"S": "s"}, "n": {"N": "7"}}]},
+        }
+    }
+    raw = json.dumps(body).encode()
+    for every in (0, 3):
+        status, payload = FakeDynamo(unprocessed_every=every).answer("BatchGetItem", raw)
+        status_bytes, data = FakeDynamo(unprocessed_every=every).respond("BatchGetItem", raw)
+        assert (status_bytes, json.loads(data)) == (status, payload)
+        assert payload["Responses"]["devices"][0]["firmware"]["S"].startswith("fw-")
+    status, data = FakeDynamo().respond("BatchGetItem", b"{")
+    assert status == 400 and b"ValidationException" in data
+
+
 def test_sweep_deletes_every_expired_session_in_its_own_process() -> None:
     rows = measure_sweeps([300], ["keys", "sweeper"], log=lambda _: None)
     assert [(r["what"], r["deleted"], r["removed"]) for r in rows] == [
