@@ -76,18 +76,18 @@ class AioDynamo(Method):
     async def _read(self, table: str, keys: Sequence[Key]) -> int:
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def get(chunk: Sequence[Key]) -> int:
-            found = 0
+        found: list[Item] = []
+
+        async def get(chunk: Sequence[Key]) -> None:
             pending = [dict(key) for key in chunk]
             while pending:
                 async with gate:
                     response = await self.client.batch_get({table: BatchGetRequest(pending)})
-                found += len(response.items.get(table, ()))
+                found.extend(response.items.get(table, ()))
                 pending = response.unprocessed_keys.get(table, [])
-            return found
 
-        counts = await asyncio.gather(*(get(c) for c in chunks(keys, GET_CHUNK)))
-        return sum(counts)
+        await asyncio.gather(*(get(c) for c in chunks(keys, GET_CHUNK)))
+        return len(found)
 
     async def _write(self, table: str, items: Sequence[Item]) -> None:
         gate = asyncio.Semaphore(self.concurrency)

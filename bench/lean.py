@@ -37,14 +37,14 @@ class Lean(Method):
         self.wire.http_session = transport
 
     def read(self, table: str, keys: Sequence[Key]) -> int:
-        found = 0
+        found: list[Item] = []
         for chunk in chunks(keys, GET_CHUNK):
             body = codec.batch_get_body({table: [codec.encode_item(key)[0] for key in chunk]})
             while body:
                 response = self.wire.call("BatchGetItem", body)
-                found += len(codec.decode_items(response["Responses"].get(table, ())))
+                found.extend(codec.decode_items(response["Responses"].get(table, ())))
                 body = _again(response.get("UnprocessedKeys"))
-        return found
+        return len(found)
 
     def write(self, table: str, items: Sequence[Item]) -> None:
         for chunk in chunks(items, WRITE_CHUNK):

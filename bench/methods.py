@@ -33,7 +33,10 @@ class Method:
     concurrency = 1
 
     def read(self, table: str, keys: Sequence[Key]) -> int:
-        """Read ``keys``; return how many items came back."""
+        """Read ``keys`` into one list of plain items, as a caller gets them; return how
+        many came back. Every method holds what it read until it is done: dropping each
+        response's items as it counts them would spare it the memory (and the collector
+        the work) that a caller who wants the items pays."""
         raise NotImplementedError
 
     def write(self, table: str, items: Sequence[Item]) -> None:
@@ -83,7 +86,8 @@ class OneCall(Method):
 
     def read(self, table: str, keys: Sequence[Key]) -> int:
         handle = self.resource.Table(table)
-        return sum("Item" in handle.get_item(Key=dict(key)) for key in keys)
+        answers = (handle.get_item(Key=dict(key)) for key in keys)
+        return len([answer["Item"] for answer in answers if "Item" in answer])
 
     def get_user(self, table: str, key: Key) -> Item | None:
         item: Item | None = self.resource.Table(table).get_item(Key=dict(key)).get("Item")
@@ -107,15 +111,15 @@ class Boto3Batch(Method):
         return [self.resource.meta.client]
 
     def read(self, table: str, keys: Sequence[Key]) -> int:
-        found = 0
+        found: list[Item] = []
         for chunk in chunks(keys, GET_CHUNK):
             request: dict[str, Any] = {table: {"Keys": list(chunk)}}
             # boto3 has no batch-get helper: this is the loop its documentation shows.
             while request:
                 response = self.resource.batch_get_item(RequestItems=request)
-                found += len(response["Responses"].get(table, ()))
+                found.extend(response["Responses"].get(table, ()))
                 request = response.get("UnprocessedKeys") or {}
-        return found
+        return len(found)
 
     def write(self, table: str, items: Sequence[Item]) -> None:
         with self.resource.Table(table).batch_writer() as writer:
@@ -244,7 +248,7 @@ class PynamoDB(Method):
 
     def read(self, table: str, keys: Sequence[Key]) -> int:
         model = self.model(table)
-        return sum(1 for _ in model.batch_get([key["deviceId"] for key in keys]))
+        return len(list(model.batch_get([key["deviceId"] for key in keys])))
 
     def write(self, table: str, items: Sequence[Item]) -> None:
         model = self.model(table)
