@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from .checks import prepare_item, prepare_key
+from .checks import MAX_PARTITION_KEY_BYTES, prepare_item, prepare_key
 from .codec import decode_item, encode_item, load_body, write_requests_body
 from .constants import MAX_ITEM_BYTES, MAX_WRITE_ITEMS
 from .context import BatchContext, TableUnavailable
@@ -244,6 +244,12 @@ class _Write:
         # list is never held encoded all at once. Each key maps to the position of its
         # last op (an int, nothing for the garbage collector to walk), or to the entry of
         # an unusual op checked here as a whole.
+        quick = self._last_positions(ops)
+        if quick is not None:
+            positions, pairs = quick
+            self._unique, self._ops = positions, ops
+            self.result.superseded += len(ops) - len(positions)
+            return self._entries_of(ops, pairs), True
         unique: dict[Hashable, int | Entry] = {}
         self._unique, self._ops = unique, ops
         table: str | None = None
@@ -273,8 +279,39 @@ class _Write:
             unique[ident] = made
         return self._entries_of(ops, list(unique.items())), True
 
+    def _last_positions(
+        self, ops: Sequence[WriteOp]
+    ) -> tuple[dict[Hashable, int | Entry], Iterator[tuple[Hashable, int | Entry]]] | None:
+        """The pass of :meth:`_source` for the usual list (one table's dicts keyed by one
+        non-empty ``str`` within the key limit), in a few comprehensions: it runs before
+        the first request can leave (~0.15 against ~0.75 µs an op). Each key's position of
+        its last op, and (made as they are pulled) the identities with those positions.
+        ``None`` when any op is not so: the general pass then checks each one."""
+        if type(ops) is not TableOps:
+            return None
+        table = ops.table
+        try:
+            names, types = self.key_names(table), self.ctx.key_types(table)
+        except TableUnavailable:
+            return None  # the general pass refuses each op with the reason
+        if len(names) != 1 or (types and types.get(names[0], "S") != "S"):
+            return None
+        name = names[0]
+        keys = [value.get(name) if type(value) is dict else None for value in ops.values]
+        limit = MAX_PARTITION_KEY_BYTES
+        if not all(
+            type(key) is str
+            and key
+            and (len(key) if key.isascii() else len(key.encode("utf-8"))) <= limit
+            for key in keys
+        ):
+            return None
+        # A key seen again keeps its first place and takes its last op's position.
+        last: dict[Hashable, int | Entry] = {key: position for position, key in enumerate(keys)}
+        return last, (((table, (name, key)), made) for key, made in last.items())
+
     def _entries_of(
-        self, ops: Sequence[WriteOp], unique: list[tuple[Hashable, int | Entry]]
+        self, ops: Sequence[WriteOp], unique: Iterable[tuple[Hashable, int | Entry]]
     ) -> Iterator[Entry]:
         lean, defer = self.ctx.lean, self.defer
         table: str | None = None

@@ -77,6 +77,27 @@ def test_several_tables_in_one_call_share_requests(
     assert len(stored(ddb, "devices")) == 30 and len(stored(ddb, "readings")) == 20
 
 
+@pytest.mark.parametrize("odd", [[], [{"deviceId": "\u00e9" * 1025}]], ids=["plain", "one-odd-key"])
+def test_a_list_with_repeated_keys_writes_each_key_once_with_its_last_item(
+    batch: BatchClient, recorder: Recorder, ddb: Any, odd: list[dict[str, Any]]
+) -> None:
+    # A plain list is de-duplicated by its own quick pass; one key over the 2,048-byte
+    # limit (1,025 characters, 2,050 bytes) sends the whole list down the checked pass.
+    # Both must keep the last item of each key, once, and count what they dropped.
+    again = [
+        {"deviceId": "d-00003", "name": "renamed"},
+        {"deviceId": "d-00007", "name": "again"},
+        {"deviceId": "d-00003", "name": "last"},
+    ]
+    result = batch.put_items("devices", devices(40) + again + odd, raise_on_unprocessed=False)
+
+    assert_no_duplicate_keys(write_requests(recorder))
+    assert (result.written, result.superseded, len(result.failures)) == (40, 3, len(odd))
+    items = {i["deviceId"]: i for i in stored(ddb, "devices")}
+    assert len(items) == 40 and items["d-00003"]["name"] == "last"
+    assert items["d-00007"]["name"] == "again"
+
+
 def test_duplicate_keys_last_write_wins_and_no_request_repeats_a_key(
     batch: BatchClient, recorder: Recorder, ddb: Any
 ) -> None:
