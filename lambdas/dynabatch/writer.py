@@ -284,7 +284,7 @@ class _Write:
     ) -> tuple[dict[Hashable, int | Entry], Iterator[tuple[Hashable, int | Entry]]] | None:
         """The pass of :meth:`_source` for the usual list (one table's dicts keyed by one
         non-empty ``str`` within the key limit), in a few comprehensions: it runs before
-        the first request can leave (~0.15 against ~0.75 µs an op). Each key's position of
+        the first request can leave (~0.2 against ~0.75 µs an op). Each key's position of
         its last op, and (made as they are pulled) the identities with those positions.
         ``None`` when any op is not so: the general pass then checks each one."""
         if type(ops) is not TableOps:
