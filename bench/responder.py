@@ -270,7 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Silent: a line per request would cost more than the request."""
 
     def _reply(self, status: int, payload: Any) -> None:
-        self._send(status, json.dumps(payload, separators=(",", ":")).encode())
+        self._send(status, _dumps(payload))
 
     def _send(self, status: int, data: bytes) -> None:
         self.send_response(status)

@@ -20,7 +20,7 @@ from .checks import MAX_PARTITION_KEY_BYTES, MAX_SORT_KEY_BYTES
 from .codec import wire_to_botocore
 from .serde import key_identity, key_of
 
-__all__ = ["fast_key_identity", "encode_plain_key", "wire_identity"]
+__all__ = ["fast_key_identity", "encode_plain_key", "string_partition_key", "wire_identity"]
 
 _quote = encode_basestring_ascii
 #: Partition and sort key byte limits (checks.py's), and the ints that fit 38 digits.
@@ -35,14 +35,14 @@ def fast_key_identity(
     non-empty ``str`` or an ``int`` DynamoDB takes, of the table's type: keys almost always
     are, and then no serialiser runs. ``None`` otherwise: :func:`prepare_key` checks the
     rest (and raises its own errors)."""
-    single = _string_partition_key(item, names, types)
+    single = string_partition_key(item, names, types)
     if single is not None:
         return single[:2]
     made = encode_plain_key(item, names, types, text=False)
     return None if made is None else made[0]
 
 
-def _string_partition_key(
+def string_partition_key(
     key: Any, names: tuple[str, ...], types: Mapping[str, str] | None
 ) -> tuple[str, str, int] | None:
     """Most tables' case, quickly: a one-attribute key whose value in ``key`` (a dict) is
@@ -68,7 +68,7 @@ def encode_plain_key(
     ``int`` of at most 38 digits, of the table's declared type; ``None`` otherwise (the
     text is ``""`` when ``text`` is false).
     """
-    single = _string_partition_key(key, names, types)
+    single = string_partition_key(key, names, types)
     if single is not None:
         only, string, length = single
         key_text = f'{{{_quote(only)}:{{"S":{_quote(string)}}}}}' if text else ""
