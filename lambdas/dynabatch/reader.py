@@ -8,7 +8,7 @@ from json.encoder import encode_basestring_ascii as quote_json
 from types import TracebackType
 from typing import Any
 
-from .checks import MAX_PARTITION_KEY_BYTES, prepare_key
+from .checks import prepare_key
 from .codec import (
     batch_get_body,
     decode_item,
@@ -22,7 +22,7 @@ from .context import BatchContext, TableUnavailable
 from .engine import EngineEvent, Entry, Outcome, Scheduler
 from .exceptions import BatchAbortedError, InvalidItemError, UnprocessedKeysError
 from .expressions import build_projection
-from .keys import encode_plain_key, wire_identity
+from .keys import encode_plain_key, string_partition_key, wire_identity
 from .metrics import CallStats
 from .retry import Deadline
 from .serde import NumberMode, deserialize_item, deserializer, item_size, key_identity
@@ -162,26 +162,21 @@ class GetStream:
     ) -> Iterator[Entry]:
         # The lean wire needs only each key's text; its plain form is decoded from that
         # text in the rare case a key is reported (missing, failed).
-        single = len(names) == 1 and (not types or types.get(names[0], "S") == "S")
-        if single:
-            # Most tables: one string partition key. Its text is made here, in the loop,
-            # for what encode_plain_key would give (the hypothesis test holds them equal).
-            name = names[0]
-            head = f'{{{quote_json(name)}:{{"S":'
-            name_size = len(name.encode("utf-8"))
+        # Most tables: one string partition key. Its text is made here, in the loop, for
+        # what encode_plain_key would give (the hypothesis test holds them equal).
+        head = f'{{{quote_json(names[0])}:{{"S":'
+        name_size = len(names[0].encode("utf-8"))
         for key in keys:
-            if single and type(key) is dict:
-                value = key.get(name)
-                if type(value) is str and value:
-                    size = len(value) if value.isascii() else len(value.encode("utf-8"))
-                    if size <= MAX_PARTITION_KEY_BYTES:
-                        ident: Hashable = (table, name, value)
-                        if ident in order:
-                            continue
-                        order[ident] = None
-                        text = f"{head}{quote_json(value)}}}}}"
-                        yield Entry(table, ident, None, name_size + size, units, 0, 0, text)
-                        continue
+            single = string_partition_key(key, names, types)
+            if single is not None:
+                name, value, size = single
+                ident: Hashable = (table, name, value)
+                if ident in order:
+                    continue
+                order[ident] = None
+                text = f"{head}{quote_json(value)}}}}}"
+                yield Entry(table, ident, None, name_size + size, units, 0, 0, text)
+                continue
             made = encode_plain_key(key, names, types)
             if made is None:
                 try:
